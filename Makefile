@@ -1,0 +1,40 @@
+# llmops — the two commands: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+export RAGAS_DO_NOT_TRACK := true
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export VLLM_NO_USAGE_STATS := 1
+export DO_NOT_TRACK := 1
+
+.PHONY: install demo test test-fast lint bench clean
+
+$(STAMP): pyproject.toml requirements/lock-cpu.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -U pip==25.3
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -r requirements/lock-cpu.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@$(PY) -m pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(VENV)/bin/llmops demo
+
+test: install
+	$(VENV)/bin/ruff check llmops tests bench
+	$(PY) -m pytest
+
+test-fast: install
+	$(PY) -m pytest -m "not integration"
+
+lint: install
+	$(VENV)/bin/ruff check llmops tests bench
+	$(PY) -m mypy
+
+clean:
+	rm -rf $(VENV) .llmops .pytest_cache .mypy_cache

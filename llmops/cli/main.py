@@ -1,0 +1,187 @@
+"""The ``llmops`` command: entry point and workspace-wide commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from rich.table import Table
+from typer.core import TyperGroup
+
+from llmops import __version__
+from llmops.cli import models as models_cli
+from llmops.cli import prompts as prompts_cli
+from llmops.cli import registry as registry_cli
+from llmops.cli.common import WorkspaceOpt, console, err_console, workspace
+from llmops.errors import LlmopsError, ValidationFailed
+
+
+def _report(exc: LlmopsError) -> None:
+    err = err_console()
+    problems = getattr(exc, "problems", None)
+    if isinstance(exc, ValidationFailed) and problems:
+        err.print(f"[red]error:[/red] {len(problems)} problem(s)")
+        for p in problems:
+            err.print(f"  {p}", markup=False)
+    else:
+        err.print("[red]error:[/red] ", end="")
+        err.print(str(exc), markup=False)
+
+
+class LlmopsGroup(TyperGroup):
+    """Root command group: an llmops error becomes one clear message and a non-zero exit."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except LlmopsError as exc:
+            _report(exc)
+            raise typer.Exit(exc.exit_code) from exc
+
+
+app = typer.Typer(
+    name="llmops",
+    cls=LlmopsGroup,
+    help=(
+        "llmops manages prompts and LoRA adapters from git to production traffic.\n\n"
+        "Everyday jobs: edit prompts/*.yaml and `llmops prompts push`; fine-tune with "
+        "`llmops finetune run`; serve with `llmops serve`; gate releases with `llmops eval run`.\n\n"
+        "Start here: `llmops init my-app && cd my-app && llmops validate && llmops doctor`."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+app.add_typer(prompts_cli.app, name="prompts")
+app.add_typer(registry_cli.app, name="registry")
+app.add_typer(models_cli.app, name="models")
+
+
+def _version(value: bool) -> None:
+    if value:
+        console().print(f"llmops {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """llmops: prompts and LoRA adapters, from git to production traffic."""
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder to create or fill.")] = Path("."),
+    force: Annotated[bool, typer.Option(help="Overwrite files that already exist.")] = False,
+) -> None:
+    """Scaffold a workspace: llmops.yaml and the four asset folders with an example each.
+
+    Example: llmops init my-app
+    """
+    from llmops.scaffold import scaffold
+
+    written, skipped = scaffold(directory, force=force)
+    out = console()
+    for path in written:
+        out.print(f"[green]created[/green] {path}")
+    for path in skipped:
+        out.print(f"[yellow]kept[/yellow] {path} (exists; --force overwrites)")
+    out.print(f"next: cd {directory} && llmops validate && llmops prompts push")
+
+
+@app.command()
+def validate(ws_path: WorkspaceOpt = None) -> None:
+    """Check every YAML file of the workspace; report all problems at once with file, line and field.
+
+    Example: llmops validate
+    """
+    from llmops.config.workspace import find_root
+    from llmops.validate import validate_workspace
+
+    root = ws_path.resolve() if ws_path else find_root()
+    checked, problems = validate_workspace(root)
+    if problems:
+        raise ValidationFailed(problems)
+    console().print(f"[green]ok[/green] {checked} file(s) valid in {root}")
+
+
+@app.command()
+def doctor(ws_path: WorkspaceOpt = None) -> None:
+    """Print versions and check the setup: packages import, registry reachable, vLLM, GPU.
+
+    Example: llmops doctor
+    """
+    from llmops.doctor import run_checks
+
+    ws = workspace(ws_path)
+    table = Table("check", "status", "detail")
+    failed = 0
+    for check in run_checks(ws):
+        colour = {"ok": "green", "warn": "yellow", "fail": "red"}[check.status]
+        failed += check.status == "fail"
+        table.add_row(check.name, f"[{colour}]{check.status}[/{colour}]", check.detail)
+    console().print(table)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def audit(
+    object_name: Annotated[
+        str | None, typer.Option("--object", help="Only moves of this prompt/adapter/route.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Most recent N records.")] = 50,
+    ws_path: WorkspaceOpt = None,
+) -> None:
+    """List alias moves (who, when, what, from, to, why), newest first.
+
+    Example: llmops audit --object support-triage
+    """
+    from datetime import UTC, datetime
+
+    from llmops.audit import AuditLog
+    from llmops.names import check_name
+    from llmops.registry.tracking import connect
+
+    if object_name:
+        check_name(object_name, "object")
+    ws = workspace(ws_path)
+    records = AuditLog(connect(ws), ws).records(object_name, limit=limit)
+    table = Table("when (UTC)", "who", "kind", "object", "alias", "from", "to", "outcome", "reason", "eval records")
+    for r in records:
+        when = datetime.fromtimestamp(r.timestamp_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+        outcome = r.outcome + (" (forced)" if r.forced else "")
+        table.add_row(
+            when,
+            r.actor,
+            r.kind,
+            r.object,
+            r.alias,
+            r.from_version or "-",
+            r.to_version or "-",
+            outcome,
+            r.reason or "-",
+            ",".join(r.eval_records) or "-",
+        )
+    console().print(table if records else "no audit records")
+
+
+@app.command()
+def demo(ws_path: WorkspaceOpt = None) -> None:
+    """Run the whole lifecycle on the embedded defaults (see README).
+
+    Example: llmops demo
+    """
+    from llmops.demo import run_demo
+
+    run_demo(workspace(ws_path), console())
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,55 @@
+"""``llmops models …``: the reference base model."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from llmops.cli.common import WorkspaceOpt, console, workspace
+
+app = typer.Typer(help="Base models: build and record the tiny reference model.", no_args_is_help=True)
+
+
+@app.command()
+def bootstrap(
+    seed: Annotated[int | None, typer.Option(help="Seed (default from llmops.yaml, 0).")] = None,
+    steps: Annotated[int | None, typer.Option(help="Pretraining steps (default ~90 s on 2 cores).")] = None,
+    register: Annotated[bool, typer.Option(help="Record the model in the registry.")] = True,
+    ws_path: WorkspaceOpt = None,
+) -> None:
+    """Build the tiny reference chat model (cached) and record it in the registry with its sha256.
+
+    Deterministic: the same seed and steps give the same weights. A second call is instant.
+
+    Example: llmops models bootstrap
+    """
+    from llmops.models.reference import ensure_reference_model
+    from llmops.models.spec import DEFAULT_STEPS
+
+    ws = workspace(ws_path)
+    ref = ws.settings.models.reference
+    seed = ref.seed if seed is None else seed
+    steps = steps or ref.steps or DEFAULT_STEPS
+    out = console()
+    with Progress(
+        TextColumn("pretraining"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=out
+    ) as bar:
+        task = bar.add_task("pretrain", total=steps)
+        model = ensure_reference_model(
+            ws.models_dir, seed=seed, steps=steps, progress=lambda done, total: bar.update(task, completed=done)
+        )
+        bar.update(task, completed=steps)
+    out.print(f"[green]reference model[/green] {model.path}")
+    out.print(
+        f"  params {model.params:,}  sha256 {model.sha256[:16]}…  loss {model.start_loss:.2f} → {model.end_loss:.2f}"
+        f"  built in {model.build_seconds:.0f} s"
+    )
+    if register:
+        from llmops.models.catalog import record_base_model
+        from llmops.registry.tracking import connect
+
+        record = record_base_model(connect(ws), ws, model)
+        verb = "registered" if record.created else "already registered"
+        out.print(f"  {verb} as {record.name} v{record.version}")

@@ -1,0 +1,1 @@
+"""Typed configuration at the edge: YAML files turned into pydantic models."""

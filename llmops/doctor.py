@@ -1,0 +1,93 @@
+"""``llmops doctor``: versions and checks of everything llmops stands on."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import platform
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+from llmops.config.workspace import Workspace
+from llmops.errors import LlmopsError
+
+PACKAGES = (
+    ("transformers", "transformers"),
+    ("peft", "peft"),
+    ("datasets", "datasets"),
+    ("mlflow", "mlflow"),
+    ("ragas", "ragas"),
+    ("langchain", "langchain"),
+    ("fastapi", "fastapi"),
+    ("ray", "ray"),
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: Literal["ok", "warn", "fail"]
+    detail: str
+
+
+def _dist_version(dist: str) -> str:
+    for candidate in (dist, f"{dist}-cpu"):
+        try:
+            return importlib.metadata.version(candidate)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "?"
+
+
+def _import(module: str, dist: str) -> Check:
+    start = time.perf_counter()
+    try:
+        importlib.import_module(module)
+    except Exception as exc:  # noqa: BLE001 - doctor reports any import failure instead of crashing
+        return Check(f"import {module}", "fail", f"{type(exc).__name__}: {exc}"[:200])
+    return Check(f"import {module}", "ok", f"{_dist_version(dist)} ({time.perf_counter() - start:.1f} s)")
+
+
+def run_checks(ws: Workspace) -> Iterator[Check]:
+    """Yield checks one by one (imports are slow; the CLI prints them as they come)."""
+    yield Check("python", "ok" if sys.version_info >= (3, 11) else "fail", platform.python_version())
+    yield Check("workspace", "ok", str(ws.root))
+    for module, dist in PACKAGES:
+        yield _import(module, dist)
+    vllm = _import("vllm", "vllm")
+    yield Check("vLLM (engine)", vllm.status, vllm.detail)
+    yield _registry_check(ws)
+    yield _gpu_check()
+    reference = sorted(ws.models_dir.glob("reference-*")) if ws.models_dir.is_dir() else []
+    yield Check(
+        "reference model",
+        "ok" if reference else "warn",
+        str(reference[-1]) if reference else "not built yet: llmops models bootstrap",
+    )
+
+
+def _registry_check(ws: Workspace) -> Check:
+    from llmops.registry.tracking import connect
+
+    try:
+        client = connect(ws)
+        client.search_experiments(max_results=1)
+    except LlmopsError as exc:
+        return Check("registry", "fail", str(exc))
+    except Exception as exc:  # noqa: BLE001 - report any client failure with the URI
+        return Check("registry", "fail", f"{ws.tracking_uri}: {type(exc).__name__}: {exc}"[:200])
+    return Check("registry", "ok", ws.tracking_uri)
+
+
+def _gpu_check() -> Check:
+    try:
+        import torch
+    except ImportError as exc:
+        return Check("GPU", "fail", f"torch not importable: {exc}")
+    if torch.cuda.is_available():
+        names = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
+        return Check("GPU", "ok", f"{torch.cuda.device_count()} × {names}")
+    return Check("GPU", "warn", f"none (torch {torch.__version__}); training and vLLM run on CPU")

@@ -1,0 +1,100 @@
+"""The prompt library API: load, render, convert to LangChain, promote with an audit record.
+
+>>> from llmops.prompts.api import render
+>>> render("support-triage@production", {"message": "My card was charged twice"})  # doctest: +SKIP
+[{'role': 'system', 'content': '...'}, {'role': 'user', 'content': 'My card was charged twice'}]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from llmops.audit import AuditLog, AuditRecord
+from llmops.config.workspace import Workspace, load_workspace
+from llmops.errors import NotFoundError, RegistryError
+from llmops.gitinfo import actor
+from llmops.prompts.refs import PromptRef, check_alias
+from llmops.prompts.registry import PromptRegistry, PromptVersionInfo
+from llmops.prompts.render import render_messages
+from llmops.registry.tracking import connect
+
+if TYPE_CHECKING:
+    from langchain_core.prompts import ChatPromptTemplate
+
+
+def registry(ws: Workspace | None = None) -> PromptRegistry:
+    ws = ws or load_workspace()
+    return PromptRegistry(connect(ws), ws)
+
+
+def load_prompt(ref: str | PromptRef, ws: Workspace | None = None) -> PromptVersionInfo:
+    """The prompt version ``ref`` names (``NAME``, ``NAME@alias``, ``NAME/VERSION``)."""
+    return registry(ws).get(ref)
+
+
+def render(
+    ref: str | PromptRef | PromptVersionInfo, variables: Mapping[str, Any], ws: Workspace | None = None
+) -> list[dict[str, str]]:
+    """Render a registered prompt version into OpenAI-style chat messages."""
+    info = ref if isinstance(ref, PromptVersionInfo) else load_prompt(ref, ws)
+    return render_messages(info.spec, variables, version=info.version)
+
+
+_LC_ROLES = {"system": "system", "user": "human", "assistant": "ai"}
+
+
+def to_langchain(ref: str | PromptRef | PromptVersionInfo, ws: Workspace | None = None) -> ChatPromptTemplate:
+    """A LangChain ``ChatPromptTemplate`` (jinja2 format, sandboxed by LangChain) for a prompt version."""
+    from langchain_core.prompts import ChatPromptTemplate
+
+    info = ref if isinstance(ref, PromptVersionInfo) else load_prompt(ref, ws)
+    spec = info.spec
+    template = ChatPromptTemplate.from_messages(
+        [(_LC_ROLES[m.role], m.content) for m in spec.messages], template_format="jinja2"
+    )
+    defaults = {k: v.default for k, v in spec.variables.items() if v.default is not None}
+    optional = {k: "" for k, v in spec.variables.items() if not v.required and v.default is None}
+    partials = {**optional, **defaults}
+    return template.partial(**partials) if partials else template
+
+
+def promote(
+    name: str,
+    version: int,
+    alias: str,
+    *,
+    reason: str = "",
+    ws: Workspace | None = None,
+) -> AuditRecord:
+    """Point ``name@alias`` at ``version`` and append the move to the audit log.
+
+    If the audit record cannot be written the alias is put back, so no move goes unrecorded.
+    """
+    ws = ws or load_workspace()
+    client = connect(ws)
+    reg = PromptRegistry(client, ws)
+    check_alias(alias)
+    target = reg.get(PromptRef(name, version=version))
+    previous = reg.alias_version(name, alias)
+    reg.set_alias(name, alias, target.version)
+    record = AuditRecord(
+        kind="prompt",
+        object=name,
+        alias=alias,
+        from_version=str(previous) if previous is not None else None,
+        to_version=str(target.version),
+        actor=actor(),
+        reason=reason,
+    )
+    try:
+        return AuditLog(client, ws).append(record)
+    except Exception as exc:  # noqa: BLE001 - any failure to record must undo the move, then re-raise
+        if previous is None:
+            reg.delete_alias(name, alias)
+        else:
+            reg.set_alias(name, alias, previous)
+        raise RegistryError(f"alias move not recorded, undone: {exc}", uri=ws.tracking_uri) from exc
+
+
+__all__ = ["NotFoundError", "load_prompt", "promote", "registry", "render", "to_langchain"]

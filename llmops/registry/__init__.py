@@ -1,0 +1,1 @@
+"""The MLflow registry: connection, server, and the objects llmops keeps there."""

@@ -1,0 +1,60 @@
+"""Check every YAML file of a workspace and report all problems at once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from llmops.config.workspace import CONFIG_FILE, WorkspaceFile
+from llmops.config.yamlio import load_model, parse_yaml
+from llmops.errors import ConfigError, Problem
+from llmops.prompts.files import check_file as check_prompt_file
+
+Checker = Callable[[Path, str], list[Problem]]
+
+
+def _check_prompt(path: Path, shown: str) -> list[Problem]:
+    return check_prompt_file(path, display=shown)[1]
+
+
+def _check_yaml_syntax(path: Path, shown: str) -> list[Problem]:
+    try:
+        parse_yaml(path.read_text(encoding="utf-8"), shown)
+    except ConfigError as exc:
+        return [exc.problem]
+    except (OSError, UnicodeDecodeError) as exc:
+        return [Problem(shown, f"cannot read file: {exc}")]
+    return []
+
+
+# folder -> checker; folders without a schema yet get a YAML syntax check
+CHECKERS: tuple[tuple[str, Checker], ...] = (
+    ("prompts", _check_prompt),
+    ("finetune", _check_yaml_syntax),
+    ("serving", _check_yaml_syntax),
+    ("evals", _check_yaml_syntax),
+)
+
+
+def yaml_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in (".yaml", ".yml"))
+
+
+def validate_workspace(root: Path) -> tuple[int, list[Problem]]:
+    """Return (number of files checked, every problem found) for the workspace at ``root``."""
+    problems: list[Problem] = []
+    checked = 0
+    cfg = root / CONFIG_FILE
+    if cfg.is_file():
+        checked += 1
+        try:
+            load_model(WorkspaceFile, cfg, display=CONFIG_FILE)
+        except ConfigError as exc:
+            problems.extend(getattr(exc, "problems", [exc.problem]))
+    for folder, checker in CHECKERS:
+        for path in yaml_files(root / folder):
+            checked += 1
+            problems.extend(checker(path, path.relative_to(root).as_posix()))
+    return checked, problems

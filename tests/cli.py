@@ -1,0 +1,18 @@
+"""Run the real ``llmops`` console script, as a user would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+LLMOPS = str(Path(sys.executable).with_name("llmops"))
+
+
+def run_llmops(
+    *args: str, cwd: Path, env: Mapping[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})}
+    return subprocess.run([LLMOPS, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
