@@ -107,8 +107,8 @@ class PromptRegistry:
         token = None
         while True:
             page = self._client.search_prompt_versions(name, max_results=1000, page_token=token)
-            out.extend(page.prompt_versions)
-            token = getattr(page, "next_page_token", None)
+            out.extend(page)
+            token = page.token
             if not token:
                 break
         return sorted((_info(pv) for pv in out), key=lambda i: i.version)

@@ -23,7 +23,7 @@ MAX_OUTPUT_CHARS = 256 * 1024
 
 def make_environment() -> ImmutableSandboxedEnvironment:
     """A fresh sandboxed environment (no shared state between callers)."""
-    return ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    return ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,7 @@ def test_sixteen_concurrent_pushes_register_exactly_one_version(
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=mlflow_server.url, registry_uri=mlflow_server.url)
-    versions = client.search_prompt_versions(git_workspace.name("support-reply")).prompt_versions
+    versions = client.search_prompt_versions(git_workspace.name("support-reply"))
     assert sorted(int(v.version) for v in versions) == [1, 2]
 
 
