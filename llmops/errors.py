@@ -16,6 +16,7 @@ non-zero; the gateway maps the tree to HTTP status codes in a single place.
     │   ├── TemplateSecurityError   a template reaches for unsafe attributes (file, line)
     │   └── RenderError             a variable is missing or invalid, or output is too large
     ├── ModelError               a base model is missing or cannot be built or loaded
+    ├── IntegrityError           an artifact holds forbidden files or fails its sha256 check
     └── ServerError              a child server (MLflow, vLLM, Ray) failed to start or become healthy
 """
 
@@ -115,6 +116,10 @@ class RenderError(PromptError):
 
 class ModelError(LlmopsError):
     """A base model is missing or cannot be built or loaded."""
+
+
+class IntegrityError(LlmopsError):
+    """An adapter or model folder holds a forbidden file (pickle, .bin, .pt) or fails its sha256 check."""
 
 
 class ServerError(LlmopsError):
