@@ -1,0 +1,1 @@
+"""Eval suites: score a release on quality, latency and bias; gate promotion on the verdict."""
