@@ -36,7 +36,8 @@ class AuditRecord:
     reason: str = ""
     eval_records: tuple[str, ...] = ()
     forced: bool = False
-    outcome: str = "moved"  # "moved", "restored", "failed", "rolled-back"
+    outcome: str = "moved"  # "pending", "moved", "restored", "rolled-back"
+    detail: str = ""  # e.g. the exact adapter and prompt versions of a release
     timestamp_ms: int = field(default_factory=lambda: int(time.time() * 1000))
     record_id: str | None = None
 
@@ -60,6 +61,7 @@ class AuditRecord:
             eval_records=tuple(x for x in raw.get("eval_records", "").split(",") if x),
             forced=raw.get("forced") == "True",
             outcome=raw.get("outcome", ""),
+            detail=raw.get("detail", ""),
             timestamp_ms=int(raw.get("timestamp_ms") or 0),
             record_id=record_id,
         )

@@ -17,6 +17,12 @@ def _check_prompt(path: Path, shown: str) -> list[Problem]:
     return check_prompt_file(path, display=shown)[1]
 
 
+def _check_eval(path: Path, shown: str) -> list[Problem]:
+    from llmops.evals.files import check_suite_file
+
+    return check_suite_file(path, display=shown)[1]
+
+
 def _check_yaml_syntax(path: Path, shown: str) -> list[Problem]:
     try:
         parse_yaml(path.read_text(encoding="utf-8"), shown)
@@ -32,7 +38,7 @@ CHECKERS: tuple[tuple[str, Checker], ...] = (
     ("prompts", _check_prompt),
     ("finetune", _check_yaml_syntax),
     ("serving", _check_yaml_syntax),
-    ("evals", _check_yaml_syntax),
+    ("evals", _check_eval),
 )
 
 

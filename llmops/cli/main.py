@@ -11,9 +11,11 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from llmops import __version__
+from llmops.cli import evals as evals_cli
 from llmops.cli import models as models_cli
 from llmops.cli import prompts as prompts_cli
 from llmops.cli import registry as registry_cli
+from llmops.cli import release as release_cli
 from llmops.cli.common import WorkspaceOpt, console, err_console, workspace
 from llmops.errors import LlmopsError, ValidationFailed
 
@@ -57,6 +59,9 @@ app = typer.Typer(
 app.add_typer(prompts_cli.app, name="prompts")
 app.add_typer(registry_cli.app, name="registry")
 app.add_typer(models_cli.app, name="models")
+app.add_typer(evals_cli.app, name="eval")
+app.command()(release_cli.promote)
+app.command()(release_cli.rollback)
 
 
 def _version(value: bool) -> None:

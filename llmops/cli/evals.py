@@ -1,0 +1,101 @@
+"""``llmops eval …``: run eval suites (in CI) and show eval records."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from llmops.cli.common import WorkspaceOpt, console, workspace
+
+app = typer.Typer(
+    help="Eval suites: score a release on quality, latency and bias; gate promotion.", no_args_is_help=True
+)
+
+
+@app.command()
+def run(
+    suite: Annotated[
+        Path, typer.Argument(help="Suite file, e.g. evals/support-triage.yaml.", exists=True, dir_okay=False)
+    ],
+    candidate: Annotated[
+        str | None, typer.Option(help="Adapter to evaluate (NAME/VERSION, NAME@alias, or 'none').")
+    ] = None,
+    prompt: Annotated[str | None, typer.Option(help="Prompt version to evaluate (NAME/VERSION or NAME@alias).")] = None,
+    limit: Annotated[
+        int | None, typer.Option(help="Only the first N cases (the record then never counts for promotion).")
+    ] = None,
+    endpoint: Annotated[
+        str | None, typer.Option(help="OpenAI-compatible engine URL to use instead of starting one.")
+    ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Ignore cached outputs; call the model for every case.")
+    ] = False,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Folder for report.json, report.html, junit.xml.")
+    ] = None,
+    ws_path: WorkspaceOpt = None,
+) -> None:
+    """Run a suite against a candidate release; compare with production; record the verdict in MLflow.
+
+    Exit code: 0 every gate passed, 1 a gate failed, 2 an error (nothing scored).
+
+    Example: llmops eval run evals/support-triage.yaml --candidate support-triage/1 -o reports/
+    """
+    from llmops.evals.service import RunOptions, run_eval
+
+    ws = workspace(ws_path)
+    out = console()
+    opts = RunOptions(candidate, prompt, limit, endpoint, not no_cache, output)
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=out
+    ) as bar:
+
+        def progress(label: str, total: int) -> Callable[[int], None]:
+            task = bar.add_task(label, total=total)
+            return lambda n: bar.advance(task, n)
+
+        result = run_eval(ws, suite, opts, progress=progress)
+    o = result.outcome
+    out.print(
+        f"candidate: {o.candidate.release.label()}  (cached outputs: {o.candidate.cached}, errors: {o.candidate.errors})"
+    )
+    if o.production is not None:
+        out.print(f"production: {o.production.release.label()}  ({o.production_source})")
+    for gate in o.gates:
+        colour = "green" if gate.passed else "red"
+        out.print(f"[{colour}]{gate.line()}[/{colour}]")
+    out.print(f"reports: {result.report_dir}   record: {result.record_id}")
+    if not o.passed:
+        out.print("[red]verdict: FAIL[/red]")
+        raise typer.Exit(1)
+    out.print("[green]verdict: PASS[/green]")
+
+
+@app.command()
+def show(
+    run_id: Annotated[str, typer.Argument(help="Eval record id (the MLflow run id printed by `eval run`).")],
+    ws_path: WorkspaceOpt = None,
+) -> None:
+    """Print an eval record: suite, release, verdict and metrics.
+
+    Example: llmops eval show 3f2a9c0d8e1b4c6a9f0e2d4b6a8c0e1f
+    """
+    from llmops.evals.record import get_record
+    from llmops.registry.tracking import connect
+
+    ws = workspace(ws_path)
+    rec = get_record(connect(ws), run_id)
+    out = console()
+    out.print(f"[bold]{rec.suite}[/bold]  verdict: {rec.verdict.upper()}  record {rec.run_id}")
+    out.print(f"release: adapter {rec.adapter} + prompt {rec.prompt}   suite sha256 {rec.suite_hash[:16]}…")
+    table = Table("metric", "value")
+    for key, value in sorted(rec.metrics.items()):
+        table.add_row(key, "nan" if math.isnan(value) else f"{value:.4g}")
+    out.print(table)
+    out.print(f"artifacts: {rec.artifact_uri}")

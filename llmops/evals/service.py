@@ -1,0 +1,202 @@
+"""``llmops eval run``: resolve the candidate and production releases, serve, score, gate, record.
+
+Order matters for the user: every check that needs no request (suite schema, case file, references,
+a production baseline for relative gates) runs before the first request is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llmops.adapters.registry import AdapterRegistry
+from llmops.config.workspace import Workspace
+from llmops.errors import ConfigError, LlmopsError
+from llmops.evals import record as records
+from llmops.evals.files import load_suite
+from llmops.evals.gates import evaluate
+from llmops.evals.report import EvalOutcome, write_reports
+from llmops.evals.responders import OpenAIResponder
+from llmops.evals.runner import OutputCache
+from llmops.evals.scoring import ReleaseScores, score_release
+from llmops.evals.serving import EngineEndpoint, attach, local_engine
+from llmops.evals.spec import EvalSuite
+from llmops.prompts.registry import PromptRegistry
+from llmops.registry.tracking import connect
+from llmops.release_store import ReleaseStore
+from llmops.releases import Release, resolve
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    candidate: str | None = None  # adapter ref overriding the target's
+    prompt: str | None = None  # prompt ref overriding the target's
+    limit: int | None = None
+    endpoint: str | None = None
+    use_cache: bool = True
+    output_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class EvalRun:
+    outcome: EvalOutcome
+    record_id: str
+    report_dir: Path
+
+
+@dataclass(frozen=True)
+class _Refs:
+    base_model: str
+    adapter: str | None
+    prompt: str | None
+    params: dict[str, Any]
+
+
+def _route_refs(ws: Workspace, route: str, stage: str | None) -> tuple[_Refs | None, str | None]:
+    """The route's release refs at ``stage`` (None: its first target as configured) and its engine URL."""
+    from llmops.gateway.config import load_gateway_file
+
+    path = ws.asset_dir("serving") / "gateway.yaml"
+    if not path.is_file():
+        raise ConfigError.at("serving/gateway.yaml", f"suite targets route {route!r} but there is no gateway config")
+    spec = load_gateway_file(path, display="serving/gateway.yaml")
+    if route not in spec.routes:
+        raise ConfigError.at("serving/gateway.yaml", f"no route {route!r}", field="routes")
+    target = spec.routes[route].targets[0]
+    engine = spec.engines[target.engine] if target.engine else next(iter(spec.engines.values()))
+    params = target.params.as_request()
+    base = ws.settings.models.base_model
+    if stage is None:
+        return _Refs(base, target.adapter, target.prompt, params), engine.url
+    pointer = ReleaseStore(connect(ws), ws).at_stage(route, stage)
+    if pointer is not None:
+        return _Refs(base, None if pointer.adapter == "none" else pointer.adapter,
+                     None if pointer.prompt == "none" else pointer.prompt, params), engine.url  # fmt: skip
+    return None, engine.url
+
+
+def _target_refs(ws: Workspace, suite: EvalSuite, opts: RunOptions) -> tuple[_Refs, _Refs | None, str | None]:
+    """(candidate refs, production refs or None, engine URL from the route config or None)."""
+    tgt = suite.target
+    if tgt.route:
+        configured, engine_url = _route_refs(ws, tgt.route, None)
+        production, _ = _route_refs(ws, tgt.route, "production")
+        assert configured is not None
+    else:
+        assert tgt.release is not None
+        rel = tgt.release
+        configured = _Refs(rel.base_model or ws.settings.models.base_model, rel.adapter, rel.prompt, dict(rel.params))
+        engine_url = None
+        production = None
+        client = connect(ws)
+        adapter_name = rel.adapter.split("@")[0].split("/")[0] if rel.adapter else None
+        prompt_name = rel.prompt.split("@")[0].split("/")[0] if rel.prompt else None
+        has_adapter = adapter_name is None or AdapterRegistry(client, ws).alias_version(adapter_name, "production")
+        has_prompt = prompt_name is None or PromptRegistry(client, ws).alias_version(prompt_name, "production")
+        if has_adapter and has_prompt:
+            production = _Refs(configured.base_model, adapter_name and f"{adapter_name}@production",
+                               prompt_name and f"{prompt_name}@production", configured.params)  # fmt: skip
+    candidate = _Refs(
+        configured.base_model,
+        opts.candidate if opts.candidate is not None else configured.adapter,
+        opts.prompt if opts.prompt is not None else configured.prompt,
+        configured.params,
+    )
+    if candidate.adapter in ("none", ""):
+        candidate = _Refs(candidate.base_model, None, candidate.prompt, candidate.params)
+    return candidate, production, engine_url
+
+
+def _resolve(ws: Workspace, refs: _Refs) -> Release:
+    client = connect(ws)
+    return resolve(AdapterRegistry(client, ws), PromptRegistry(client, ws), base_model=refs.base_model,
+                   adapter=refs.adapter, prompt=refs.prompt, params=refs.params)  # fmt: skip
+
+
+@contextmanager
+def _engine(ws: Workspace, base_model: str, url: str | None) -> Iterator[EngineEndpoint]:
+    if url:
+        yield attach(url)
+        return
+    from llmops.models.catalog import resolve_base_model
+
+    with local_engine(ws, resolve_base_model(ws, base_model)) as endpoint:
+        yield endpoint
+
+
+def run_eval(
+    ws: Workspace,
+    suite_path: Path,
+    opts: RunOptions,
+    *,
+    progress: Callable[[str, int], Callable[[int], None]] | None = None,
+) -> EvalRun:
+    """Run one suite against the candidate (and production when needed); write reports and the record."""
+    suite, cases, case_bytes = load_suite(suite_path, limit=opts.limit)
+    suite_hash = suite.suite_hash(case_bytes)
+    if opts.limit:
+        suite_hash = hashlib.sha256(f"{suite_hash}:limit={opts.limit}".encode()).hexdigest()
+    cand_refs, prod_refs, engine_url = _target_refs(ws, suite, opts)
+    candidate = _resolve(ws, cand_refs)
+    production = _resolve(ws, prod_refs) if prod_refs else None
+    needs_baseline = any(g.relative for g in suite.gates)
+    if needs_baseline and production is None:
+        raise LlmopsError(
+            f"suite {suite.name} has gates relative to production, but no production release exists "
+            "(promote one first, or drop the relative gates)"
+        )
+    client = connect(ws)
+    baseline: dict[str, float] | None = None
+    production_source = "none"
+    prod_scores: ReleaseScores | None = None
+    if production is not None and needs_baseline:
+        if production.key() == candidate.key():
+            production_source = "candidate is production"
+        else:
+            found = records.find_records(client, suite_hash=suite_hash, release_key=production.key())
+            if found:
+                baseline, production_source = found[0].metrics, f"record {found[0].run_id}"
+    cache = OutputCache(ws.cache_dir / "evals" if opts.use_cache else None)
+
+    async def score(release: Release, endpoint: EngineEndpoint, label: str) -> ReleaseScores:
+        total = len(cases) * (1 + (sum(len(v) for v in suite.bias.groups.values()) if suite.bias else 0))
+        tick = progress(label, total) if progress else None
+        responder = OpenAIResponder(endpoint.base_url, endpoint.model_for(release), timeout_s=suite.request_timeout_s,
+                                    max_connections=suite.concurrency)  # fmt: skip
+        try:
+            return await score_release(suite, cases, release, responder, cache, tick)
+        finally:
+            await responder.aclose()
+
+    with ExitStack() as stack:
+        endpoint = stack.enter_context(
+            _engine(ws, candidate.base_model, opts.endpoint or suite.target.endpoint or engine_url)
+        )
+        adapters = AdapterRegistry(client, ws)
+        endpoint.ensure_adapter(candidate, adapters)
+        cand_scores = asyncio.run(score(candidate, endpoint, "candidate"))
+        if production is not None and needs_baseline and baseline is None and production_source == "none":
+            endpoint.ensure_adapter(production, adapters)
+            prod_scores = asyncio.run(score(production, endpoint, "production"))
+            baseline, production_source = prod_scores.metrics, "computed in this run"
+    if production_source == "candidate is production":
+        baseline, prod_scores = cand_scores.metrics, cand_scores
+    gates = evaluate(suite.gates, cand_scores.metrics, baseline)
+    if prod_scores is None and baseline is not None and production is not None:
+        prod_scores = ReleaseScores(production, dict(baseline), [])
+    outcome = EvalOutcome(suite.name, suite_hash, cand_scores, prod_scores, production_source, gates)
+    report_dir = opts.output_dir or ws.home / "evals" / suite.name / time.strftime("%Y%m%d-%H%M%S")
+    paths = write_reports(outcome, report_dir)
+    record_id = records.log_outcome(client, ws, outcome, paths)
+    if production_source == "computed in this run" and prod_scores is not None and production is not None:
+        verdict = (
+            "pass" if all(g.passed for g in evaluate(suite.gates, prod_scores.metrics, prod_scores.metrics)) else "fail"
+        )
+        records.log_scores(client, ws, suite.name, suite_hash, prod_scores, verdict)
+    return EvalRun(outcome, record_id, report_dir)
