@@ -16,3 +16,20 @@ def run_llmops(
 ) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})}
     return subprocess.run([LLMOPS, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+def invoke_llmops(*args: str, cwd: Path, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the CLI in this process (fast: no interpreter start, no re-import); same result shape as run_llmops."""
+    from typer.testing import CliRunner
+
+    from llmops.cli.main import app
+
+    previous = Path.cwd()
+    os.chdir(cwd)
+    try:
+        result = CliRunner().invoke(app, list(args), env={"COLUMNS": "200", "NO_COLOR": "1", **(env or {})})
+    finally:
+        os.chdir(previous)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)

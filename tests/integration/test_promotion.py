@@ -1,0 +1,107 @@
+"""Gated promotion, forced promotion, crash safety and rollback, against a real MLflow server."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from llmops.adapters.registry import AdapterRegistry
+from llmops.config.workspace import load_workspace
+from llmops.evals import record as records
+from llmops.evals.files import load_suite
+from llmops.evals.scoring import ReleaseScores
+from llmops.prompts.registry import PromptRegistry
+from llmops.registry.tracking import connect
+from llmops.release_store import ReleaseStore
+from llmops.releases import resolve
+from tests.cli import invoke_llmops, run_llmops
+from tests.conftest import GitWorkspace, MlflowServer
+from tests.integration.test_adapter_registry import fake_adapter, new_run
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def setup(mlflow_server: MlflowServer, git_workspace: GitWorkspace, tmp_path: Path) -> dict[str, object]:
+    """A workspace with one pushed prompt, two adapter versions and a required suite for the route."""
+    env = {"MLFLOW_TRACKING_URI": mlflow_server.url, "LLMOPS_ACTOR": "ci-bot"}
+    root = git_workspace.root
+    assert invoke_llmops("prompts", "push", cwd=root, env=env).returncode == 0
+    route = f"triage-{uuid.uuid4().hex[:6]}"
+    adapter = route  # adapters are named like the route in the example
+    prompt = git_workspace.name("support-triage")
+    (root / "evals").mkdir()
+    (root / "evals" / "cases.jsonl").write_text('{"variables": {"message": "refund please"}, "reference": "x"}\n')
+    (root / "evals" / "gate.yaml").write_text(
+        f"name: gate\ncases: cases.jsonl\nrequired: true\ntarget: {{route: {route}}}\nmetrics: [exact_match]\n"
+        "gates:\n  - {metric: exact_match, min: 0.5}\n"
+    )
+    ws = load_workspace(root, env=env)
+    client = connect(ws)
+    adapters = AdapterRegistry(client, ws)
+    for seed in (1, 2):
+        adapters.register(adapter, fake_adapter(tmp_path / f"a{seed}", seed), new_run(adapters), {})
+    return {"env": env, "root": root, "route": route, "adapter": adapter, "prompt": prompt, "ws": ws}
+
+
+def record(ws, adapter_ref: str, prompt_ref: str, verdict: str) -> str:  # type: ignore[no-untyped-def]
+    client = connect(ws)
+    suite, _, case_bytes = load_suite(ws.root / "evals" / "gate.yaml")
+    release = resolve(AdapterRegistry(client, ws), PromptRegistry(client, ws), base_model="reference",
+                      adapter=adapter_ref, prompt=prompt_ref)  # fmt: skip
+    scores = ReleaseScores(release, {"exact_match": 1.0 if verdict == "pass" else 0.0}, [])
+    return records.log_scores(client, ws, suite.name, suite.suite_hash(case_bytes), scores, verdict)
+
+
+def serving(ws, route: str) -> tuple[str, str] | None:  # type: ignore[no-untyped-def]
+    current = ReleaseStore(connect(ws), ws).at_stage(route, "production")
+    return None if current is None else (current.adapter, current.prompt)
+
+
+def test_promotion_is_gated_forced_crash_safe_and_reversible(setup: dict[str, object]) -> None:
+    env, root, route, adapter, prompt, ws = (setup[k] for k in ("env", "root", "route", "adapter", "prompt", "ws"))
+    a1, a2, p1 = f"{adapter}/1", f"{adapter}/2", f"{prompt}/1"
+
+    refused = invoke_llmops("promote", route, "--adapter", a1, "--prompt", p1, cwd=root, env=env)
+    assert refused.returncode == 1
+    assert "no passing eval record" in refused.stderr and "evals/gate.yaml" in refused.stderr
+    assert serving(ws, route) is None
+
+    record(ws, a1, p1, "fail")
+    assert invoke_llmops("promote", route, "--adapter", a1, "--prompt", p1, cwd=root, env=env).returncode == 1
+
+    passing = record(ws, a1, p1, "pass")
+    ok = invoke_llmops("promote", route, "--adapter", a1, "--prompt", p1, cwd=root, env=env)
+    assert ok.returncode == 0, ok.stderr
+    assert passing in ok.stdout
+    assert serving(ws, route) == (a1, p1)
+    client = connect(ws)
+    assert AdapterRegistry(client, ws).alias_version(adapter, "production") == 1
+
+    no_reason = invoke_llmops("promote", route, "--adapter", a2, "--prompt", p1, "--force", cwd=root, env=env)
+    assert no_reason.returncode == 2 and "--reason" in no_reason.stderr
+
+    # killed between two alias moves: what serves is the old release, never a mix
+    crashed = run_llmops("promote", route, "--adapter", a2, "--prompt", p1, "--force", "--reason", "hotfix",
+                         cwd=root, env={**env, "LLMOPS_FAULT": "promote-after-move-1"})  # fmt: skip
+    assert crashed.returncode == 70
+    assert serving(ws, route) == (a1, p1)
+    audit = invoke_llmops("audit", "--object", route, cwd=root, env=env)
+    assert "pending" in audit.stdout
+
+    forced = invoke_llmops("promote", route, "--adapter", a2, "--prompt", p1, "--force", "--reason", "hotfix",
+                        cwd=root, env=env)  # fmt: skip
+    assert forced.returncode == 0, forced.stderr
+    assert "forced" in forced.stdout
+    assert serving(ws, route) == (a2, p1)
+    audit = invoke_llmops("audit", "--object", route, cwd=root, env=env)
+    assert "moved (forced)" in audit.stdout and "hotfix" in audit.stdout
+
+    back = invoke_llmops("rollback", route, "--reason", "canary errors", cwd=root, env=env)
+    assert back.returncode == 0, back.stderr
+    assert serving(ws, route) == (a1, p1)
+    assert AdapterRegistry(connect(ws), ws).alias_version(adapter, "production") == 1
+    audit = invoke_llmops("audit", "--object", route, cwd=root, env=env)
+    assert "rolled-back" in audit.stdout and "canary errors" in audit.stdout
