@@ -71,7 +71,7 @@ def _info(mv: ModelVersion) -> AdapterVersionInfo:
     return AdapterVersionInfo(
         name=mv.name,
         version=int(mv.version),
-        source=mv.source,
+        source=mv.source or "",
         run_id=mv.run_id,
         sha256=tags.get(TAG_SHA, ""),
         aliases=tuple(getattr(mv, "aliases", None) or ()),

@@ -107,7 +107,7 @@ class RagasJudgeScorer:
             judge.model, provider="openai", client=AsyncOpenAI(base_url=judge.base_url, api_key=key or "none")
         )
         self.name = name
-        self._metric = (
+        self._metric: Any = (
             AnswerCorrectness(llm=llm, weights=[1.0, 0.0]) if name == "answer_correctness" else Faithfulness(llm=llm)
         )
 

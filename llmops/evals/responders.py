@@ -38,19 +38,15 @@ class OpenAIResponder:
         api_key: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout_s: float = 60.0,
-        max_connections: int = 64,
     ) -> None:
-        import httpx
         from openai import AsyncOpenAI
 
-        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         self._client = AsyncOpenAI(
             base_url=base_url,
             api_key=api_key or "none",
             timeout=timeout_s,
             max_retries=2,
             default_headers=dict(headers or {}),
-            http_client=httpx.AsyncClient(limits=limits, timeout=timeout_s),
         )
         self.model = model
 
@@ -59,9 +55,9 @@ class OpenAIResponder:
         first: float | None = None
         parts: list[str] = []
         tokens = None
-        stream = await self._client.chat.completions.create(
+        stream = await self._client.chat.completions.create(  # type: ignore[call-overload]
             model=self.model,
-            messages=messages,  # type: ignore[arg-type]
+            messages=messages,
             stream=True,
             stream_options={"include_usage": True},
             **dict(params),

@@ -167,8 +167,7 @@ def run_eval(
     async def score(release: Release, endpoint: EngineEndpoint, label: str) -> ReleaseScores:
         total = len(cases) * (1 + (sum(len(v) for v in suite.bias.groups.values()) if suite.bias else 0))
         tick = progress(label, total) if progress else None
-        responder = OpenAIResponder(endpoint.base_url, endpoint.model_for(release), timeout_s=suite.request_timeout_s,
-                                    max_connections=suite.concurrency)  # fmt: skip
+        responder = OpenAIResponder(endpoint.base_url, endpoint.model_for(release), timeout_s=suite.request_timeout_s)
         try:
             return await score_release(suite, cases, release, responder, cache, tick)
         finally:

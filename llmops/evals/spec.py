@@ -125,7 +125,7 @@ class EvalSuite(_Strict):
     @field_validator("metrics")
     @classmethod
     def _normalise(cls, v: list[MetricSpec | str]) -> list[MetricSpec | str]:
-        return [MetricSpec(name=m) if isinstance(m, str) else m for m in v]  # type: ignore[arg-type]
+        return [MetricSpec(name=m) if isinstance(m, str) else m for m in v]
 
     def metric_specs(self) -> list[MetricSpec]:
         return [m for m in self.metrics if isinstance(m, MetricSpec)]
