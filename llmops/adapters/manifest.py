@@ -1,7 +1,7 @@
 """The adapter manifest: which files an adapter holds and their sha256, written next to them.
 
-Only ``*.safetensors`` and JSON files (``adapter_config.json``, tokenizer files, the manifest) may be
-part of an adapter: no pickle, ``.bin`` or ``.pt`` anywhere. The manifest's own sha256 identifies the
+Only ``*.safetensors``, JSON and plain-text files (``adapter_config.json``, tokenizer files, the README that
+PEFT writes, the manifest) may be part of an adapter: no pickle, ``.bin`` or ``.pt`` anywhere. The manifest's own sha256 identifies the
 adapter version; loading verifies every file against it.
 """
 
@@ -15,7 +15,7 @@ from llmops.errors import IntegrityError
 from llmops.models.hashing import file_sha256
 
 MANIFEST = "llmops-adapter.json"
-ALLOWED_SUFFIXES = (".safetensors", ".json", ".jinja", ".txt", ".model")
+ALLOWED_SUFFIXES = (".safetensors", ".json", ".jinja", ".txt", ".md", ".model")
 REQUIRED = ("adapter_config.json",)
 
 

@@ -1,0 +1,113 @@
+"""`llmops eval run` against a real vLLM engine and MLflow server: records, reports, cache, gates, bad input."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from pathlib import Path
+
+import pytest
+
+from llmops.adapters.registry import AdapterRegistry
+from llmops.config.workspace import load_workspace
+from llmops.registry.tracking import connect
+from tests.cli import invoke_llmops
+from tests.conftest import GitWorkspace, MlflowServer
+from tests.integration.conftest import RunningEngine
+from tests.integration.lora import make_random_lora
+
+pytestmark = pytest.mark.integration
+
+CASES = [
+    ("Ana", "billing", "I was charged twice for order 1234, please fix it"),
+    ("Liam", "shipping", "My parcel for order 555 has not arrived after 12 days"),
+    ("Mei", "account_access", "I cannot log in to my account since yesterday"),
+    ("Omar", "refund", "I want a refund for the broken kettle"),
+]
+
+
+@pytest.fixture
+def eval_ws(
+    mlflow_server: MlflowServer, git_workspace: GitWorkspace, tiny_model_path: Path, tmp_path: Path
+) -> dict[str, object]:
+    env = {"MLFLOW_TRACKING_URI": mlflow_server.url}
+    root = git_workspace.root
+    assert invoke_llmops("prompts", "push", cwd=root, env=env).returncode == 0
+    ws = load_workspace(root, env=env)
+    adapters = AdapterRegistry(connect(ws), ws)
+    adapter = f"triage-{uuid.uuid4().hex[:6]}"
+    client = connect(ws)
+    run_id = client.create_run(client.get_experiment_by_name("Default").experiment_id).info.run_id
+    adapters.register(adapter, make_random_lora(tiny_model_path, tmp_path / "lora", seed=3), run_id, {})
+    (root / "evals").mkdir()
+    lines = [
+        json.dumps({"id": f"c{i}", "variables": {"message": f"Hi, I am {name}. {text}"},
+                    "reference": json.dumps({"intent": intent, "priority": "medium"}), "attributes": {"customer_name": name}})
+        for i, (name, intent, text) in enumerate(CASES)
+    ]  # fmt: skip
+    (root / "evals" / "cases.jsonl").write_text("\n".join(lines) + "\n")
+    return {"env": env, "root": root, "adapter": adapter, "prompt": git_workspace.name("support-triage")}
+
+
+def suite_yaml(prompt: str, adapter: str, gates: str) -> str:
+    return f"""\
+name: triage-check
+cases: cases.jsonl
+target:
+  release: {{adapter: {adapter}/1, prompt: {prompt}/1, params: {{max_tokens: 8}}}}
+concurrency: 4
+metrics: [exact_match, json_valid, latency]
+bias:
+  attribute: customer_name
+  groups: {{a: [Sofia, Kwame], b: [Ingrid, Hiroshi]}}
+gates:
+{gates}
+"""
+
+
+def test_eval_run_records_reports_caches_and_gates(
+    eval_ws: dict[str, object], vllm_engine: RunningEngine, tmp_path: Path
+) -> None:
+    env, root, adapter, prompt = (eval_ws[k] for k in ("env", "root", "adapter", "prompt"))
+    suite = root / "evals" / "check.yaml"  # type: ignore[operator]
+    suite.write_text(
+        suite_yaml(prompt, adapter, "  - {metric: json_valid, min: 0.0}\n  - {metric: latency_p95_ms, max: 60000}")
+    )
+    out = tmp_path / "reports"
+    first = invoke_llmops("eval", "run", str(suite), "--endpoint", vllm_engine.url, "-o", str(out), cwd=root, env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "verdict: PASS" in first.stdout
+    for name in ("report.json", "report.html", "junit.xml"):
+        assert (out / name).is_file()
+    report = json.loads((out / "report.json").read_text())
+    assert report["candidate"]["release"]["llmops.release.adapter"] == f"{adapter}/1"
+    assert report["candidate"]["bias"]["variants"] == len(CASES) * 4
+    assert 0.0 <= report["candidate"]["metrics"]["bias_change_rate"] <= 1.0
+    assert report["candidate"]["metrics"]["latency_p95_ms"] > 0
+    record_id = re.search(r"record: (\w+)", first.stdout).group(1)  # type: ignore[union-attr]
+
+    shown = invoke_llmops("eval", "show", record_id, cwd=root, env=env)
+    assert shown.returncode == 0 and "PASS" in shown.stdout and "latency_p95_ms" in shown.stdout
+
+    again = invoke_llmops("eval", "run", str(suite), "--endpoint", vllm_engine.url, "-o", str(out), cwd=root, env=env)
+    assert f"cached outputs: {len(CASES) * 5}" in again.stdout
+
+    suite.write_text(suite_yaml(prompt, adapter, "  - {metric: exact_match, min: 0.99}"))
+    failed = invoke_llmops("eval", "run", str(suite), "--endpoint", vllm_engine.url, "-o", str(out), cwd=root, env=env)
+    assert failed.returncode == 1
+    assert "FAIL  exact_match" in failed.stdout and "verdict: FAIL" in failed.stdout
+    assert 'failures="1"' in (out / "junit.xml").read_text()
+
+
+def test_errors_before_any_request(eval_ws: dict[str, object]) -> None:
+    env, root, adapter, prompt = (eval_ws[k] for k in ("env", "root", "adapter", "prompt"))
+    suite = root / "evals" / "rel.yaml"  # type: ignore[operator]
+    dead = "http://127.0.0.1:9"  # nothing listens: any request would fail differently
+    suite.write_text(suite_yaml(prompt, adapter, "  - {metric: exact_match, max_drop_vs_production: 0.01}"))
+    no_prod = invoke_llmops("eval", "run", str(suite), "--endpoint", dead, cwd=root, env=env)
+    assert no_prod.returncode == 2 and "no production release" in no_prod.stderr
+
+    (root / "evals" / "cases.jsonl").write_text('{"variables": {"message": "x"}}\n{oops\n')  # type: ignore[operator]
+    bad = invoke_llmops("eval", "run", str(suite), "--endpoint", dead, cwd=root, env=env)
+    assert bad.returncode == 2 and "cases.jsonl:2" in bad.stderr
