@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from llmops.errors import Problem, ValidationFailed
 
@@ -19,16 +19,20 @@ class ChatMessage(BaseModel):
 
 
 class Case(BaseModel):
-    """One case: prompt variables or messages, the reference answer, optional contexts and group attributes."""
+    """One case: prompt variables or messages, the reference answer, optional contexts and group attributes.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Fine-tuning rows are valid cases as they stand: ``target`` is read as ``reference`` and ``meta`` as
+    ``attributes``, so a held-out training split is an eval case file without conversion.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     id: str | None = None
     variables: dict[str, Any] | None = None
     messages: list[ChatMessage] | None = None
-    reference: str | None = None
+    reference: str | None = Field(None, validation_alias=AliasChoices("reference", "target"))
     contexts: list[str] = Field(default_factory=list)
-    attributes: dict[str, str] = Field(default_factory=dict)
+    attributes: dict[str, str] = Field(default_factory=dict, validation_alias=AliasChoices("attributes", "meta"))
     expected: dict[str, Any] | None = Field(None, description="expected JSON fields of the answer")
 
     @model_validator(mode="after")

@@ -36,6 +36,11 @@ def evaluate(gates: list[Gate], candidate: dict[str, float], production: dict[st
         if gate.max is not None:
             out.append(GateResult(gate.metric, f"<= {gate.max:g}", value, None, _ok(value) and value <= gate.max))
         if gate.relative:
+            if production is None and gate.when_no_production == "skip":
+                out.append(
+                    GateResult(gate.metric, "vs production: skipped (no production release yet)", value, None, True)
+                )
+                continue
             if production is None:
                 raise ValueError(
                     f"gate on {gate.metric} is relative to production, but there is no production baseline"

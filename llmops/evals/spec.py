@@ -95,6 +95,9 @@ class Gate(_Strict):
     max: float | None = None
     max_drop_vs_production: float | None = Field(None, ge=0)
     max_rise_vs_production: float | None = Field(None, ge=0)
+    when_no_production: Literal["error", "skip"] = Field(
+        "error", description="relative bounds with no production release yet: refuse to run, or skip them"
+    )
 
     @model_validator(mode="after")
     def _has_bound(self) -> Gate:

@@ -187,3 +187,16 @@ def test_junit_and_json_reports(tmp_path: Path) -> None:
     paths = write_reports(outcome, tmp_path)
     assert json.loads(paths["report.json"].read_text())["verdict"] == "fail"
     assert "data:image/png;base64," in paths["report.html"].read_text()
+
+
+def test_relative_gate_can_opt_into_skipping_when_there_is_no_production() -> None:
+    gate = Gate(metric="exact_match", max_drop_vs_production=0.02, when_no_production="skip")
+    [result] = evaluate([gate], {"exact_match": 0.5}, None)
+    assert result.passed and "skipped" in result.line()
+    [checked] = evaluate([gate], {"exact_match": 0.5}, {"exact_match": 0.9})
+    assert not checked.passed
+
+
+def test_finetune_rows_are_cases() -> None:
+    case = Case.model_validate({"variables": {"message": "hi"}, "target": "{}", "meta": {"customer_name": "Ana"}})
+    assert case.reference == "{}" and case.attributes == {"customer_name": "Ana"}
