@@ -1,0 +1,1 @@
+"""Base models: the reference model built here (corpus, tokenizer, pretraining, cache) and the catalog."""
