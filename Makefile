@@ -9,6 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export VLLM_NO_USAGE_STATS := 1
 export DO_NOT_TRACK := 1
+export OMP_WAIT_POLICY := PASSIVE
 
 .PHONY: install demo test test-fast lint bench clean
 

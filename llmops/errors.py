@@ -17,7 +17,23 @@ non-zero; the gateway maps the tree to HTTP status codes in a single place.
     │   └── RenderError             a variable is missing or invalid, or output is too large
     ├── ModelError               a base model is missing or cannot be built or loaded
     ├── IntegrityError           an artifact holds forbidden files or fails its sha256 check
-    └── ServerError              a child server (MLflow, vLLM, Ray) failed to start or become healthy
+    ├── FinetuneError            a fine-tune job cannot start or failed (job file)
+    │   └── TrainingInterrupted     SIGTERM/SIGINT stopped training after saving a checkpoint
+    ├── LaunchError              a cluster refused, lost or does not know a job (address, job id)
+    ├── PromotionRefused         no passing eval record for the release on a required suite
+    ├── ServerError              a child server (MLflow, vLLM, Ray) failed to start or become healthy
+    └── GatewayError             a gateway request cannot be served (OpenAI ``code`` and ``param``)
+        ├── AuthenticationError     no API key, or an unknown one
+        ├── PermissionDeniedError   the key lacks the scope (admin) the endpoint needs
+        ├── InvalidRequestError     a malformed body, a forbidden or out-of-limit parameter
+        │   └── PayloadTooLargeError   the body exceeds the gateway's size limit
+        ├── RouteNotFoundError      the requested ``model`` names no route (route)
+        ├── RouteUnavailableError   the route exists but has not been resolved yet (route)
+        └── UpstreamError           the engine failed, refused or broke the connection (engine)
+            └── UpstreamTimeoutError   the engine missed its connect or read deadline
+
+The gateway maps this tree to HTTP status codes and OpenAI-style error bodies in one place,
+:mod:`llmops.gateway.errors`.
 """
 
 from __future__ import annotations
@@ -122,9 +138,101 @@ class IntegrityError(LlmopsError):
     """An adapter or model folder holds a forbidden file (pickle, .bin, .pt) or fails its sha256 check."""
 
 
+class FinetuneError(LlmopsError):
+    """A fine-tune job cannot start (bad resume state, unusable settings) or failed while training."""
+
+
+class TrainingInterrupted(FinetuneError):
+    """SIGTERM or SIGINT stopped training after a checkpoint was saved; ``--resume`` continues from it.
+
+    Exit code 75 (EX_TEMPFAIL): the job did not fail, it was stopped and can be retried.
+    """
+
+    exit_code = 75
+
+
+class LaunchError(LlmopsError):
+    """A cluster (the Ray Jobs API) is unreachable, refused a submission, or does not know a job id."""
+
+
+class PromotionRefused(LlmopsError):
+    """``llmops promote`` found no passing eval record for the release on a suite the route requires."""
+
+    exit_code = 1
+
+
 class ServerError(LlmopsError):
     """A child server failed to start, exited, or did not become healthy in time."""
 
     def __init__(self, message: str, *, log_path: Path | None = None) -> None:
         super().__init__(f"{message} (log: {log_path})" if log_path else message)
         self.log_path = log_path
+
+
+class GatewayError(LlmopsError):
+    """A gateway request cannot be served; ``code`` and ``param`` fill the OpenAI error body."""
+
+    default_code: str = "invalid_request_error"
+
+    def __init__(self, message: str, *, code: str | None = None, param: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code or self.default_code
+        self.param = param
+
+
+class AuthenticationError(GatewayError):
+    """No API key was sent, or the key is unknown."""
+
+    default_code = "invalid_api_key"
+
+
+class PermissionDeniedError(GatewayError):
+    """The API key is valid but lacks the scope the endpoint needs (admin)."""
+
+    default_code = "insufficient_scope"
+
+
+class InvalidRequestError(GatewayError):
+    """A malformed request body, or a forbidden or out-of-limit parameter (``param`` names it)."""
+
+
+class PayloadTooLargeError(InvalidRequestError):
+    """The request body exceeds the gateway's size limit."""
+
+    default_code = "payload_too_large"
+
+
+class RouteNotFoundError(GatewayError):
+    """The requested ``model`` names no route."""
+
+    default_code = "model_not_found"
+
+    def __init__(self, route: str) -> None:
+        super().__init__(f"The model `{route}` does not exist", param="model")
+        self.route = route
+
+
+class RouteUnavailableError(GatewayError):
+    """The route exists but could not be resolved yet (registry or engine unreachable)."""
+
+    default_code = "route_unavailable"
+
+    def __init__(self, route: str, reason: str) -> None:
+        super().__init__(f"route {route} is not available: {reason}", param="model")
+        self.route = route
+
+
+class UpstreamError(GatewayError):
+    """The engine failed, refused the request, or broke the connection."""
+
+    default_code = "upstream_error"
+
+    def __init__(self, message: str, *, engine: str | None = None, code: str | None = None) -> None:
+        super().__init__(f"engine {engine}: {message}" if engine else message, code=code)
+        self.engine = engine
+
+
+class UpstreamTimeoutError(UpstreamError):
+    """The engine missed its connect or read deadline."""
+
+    default_code = "upstream_timeout"

@@ -23,6 +23,31 @@ def _check_eval(path: Path, shown: str) -> list[Problem]:
     return check_suite_file(path, display=shown)[1]
 
 
+def _check_serving(path: Path, shown: str) -> list[Problem]:
+    from llmops.gateway.config import load_gateway_file
+
+    try:
+        load_gateway_file(path, display=shown)
+    except ConfigError as exc:
+        return list(getattr(exc, "problems", [exc.problem]))
+    return []
+
+
+def _check_finetune(path: Path, shown: str) -> list[Problem]:
+    """Fine-tune job schema (all problems, with lines) and that its data files exist.
+
+    ``finetune/data/`` holds the jobs' JSONL data (and perhaps YAML that is not a job): not checked here;
+    ``llmops data validate`` checks data.
+    """
+    from llmops.finetune.job import check_job_file
+
+    parts = Path(shown).parts
+    if len(parts) > 2 and parts[1] == "data":
+        return []
+    root = path.resolve().parents[len(parts) - 1]
+    return check_job_file(path, root, display=shown)[1]
+
+
 def _check_yaml_syntax(path: Path, shown: str) -> list[Problem]:
     try:
         parse_yaml(path.read_text(encoding="utf-8"), shown)
@@ -36,8 +61,8 @@ def _check_yaml_syntax(path: Path, shown: str) -> list[Problem]:
 # folder -> checker; folders without a schema yet get a YAML syntax check
 CHECKERS: tuple[tuple[str, Checker], ...] = (
     ("prompts", _check_prompt),
-    ("finetune", _check_yaml_syntax),
-    ("serving", _check_yaml_syntax),
+    ("finetune", _check_finetune),
+    ("serving", _check_serving),
     ("evals", _check_eval),
 )
 

@@ -5,17 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.table import Table
+from typer._click.core import Context as ClickContext  # typer vendors click; its groups take this type
 from typer.core import TyperGroup
 
 from llmops import __version__
+from llmops.cli import adapters as adapters_cli
+from llmops.cli import data as data_cli
 from llmops.cli import evals as evals_cli
+from llmops.cli import finetune as finetune_cli
 from llmops.cli import models as models_cli
 from llmops.cli import prompts as prompts_cli
 from llmops.cli import registry as registry_cli
 from llmops.cli import release as release_cli
+from llmops.cli import serve as serve_cli
 from llmops.cli.common import WorkspaceOpt, console, err_console, workspace
 from llmops.errors import LlmopsError, ValidationFailed
 
@@ -35,7 +39,7 @@ def _report(exc: LlmopsError) -> None:
 class LlmopsGroup(TyperGroup):
     """Root command group: an llmops error becomes one clear message and a non-zero exit."""
 
-    def invoke(self, ctx: click.Context) -> object:
+    def invoke(self, ctx: ClickContext) -> object:
         try:
             return super().invoke(ctx)
         except LlmopsError as exc:
@@ -59,7 +63,11 @@ app = typer.Typer(
 app.add_typer(prompts_cli.app, name="prompts")
 app.add_typer(registry_cli.app, name="registry")
 app.add_typer(models_cli.app, name="models")
+app.add_typer(serve_cli.app, name="serve")
 app.add_typer(evals_cli.app, name="eval")
+app.add_typer(finetune_cli.app, name="finetune")
+app.add_typer(data_cli.app, name="data")
+app.add_typer(adapters_cli.app, name="adapters")
 app.command()(release_cli.promote)
 app.command()(release_cli.rollback)
 
@@ -177,16 +185,32 @@ def audit(
 
 
 @app.command()
-def demo(ws_path: WorkspaceOpt = None) -> None:
-    """Run the whole lifecycle on the embedded defaults (see README).
+def demo(
+    serve: Annotated[bool, typer.Option(help="Keep the engine and gateway running at the end (Ctrl-C stops).")] = False,
+    train_steps: Annotated[
+        int | None, typer.Option(help="Fewer training steps (quick runs); default: the job files'.")
+    ] = None,
+    traffic: Annotated[int, typer.Option(help="Requests sent through the gateway.")] = 300,
+    ws_path: WorkspaceOpt = None,
+) -> None:
+    """Run the whole lifecycle on the embedded defaults: model, prompts, fine-tunes, evals, canary, production.
+
+    Each step is idempotent; a rerun reuses what is done. Logs: .llmops/logs/.
 
     Example: llmops demo
     """
-    from llmops.demo import run_demo
+    from llmops.demo import DemoOptions, run_demo
 
-    run_demo(workspace(ws_path), console())
+    run_demo(workspace(ws_path), console(), DemoOptions(serve=serve, train_steps=train_steps, traffic=traffic))
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point.
+
+    OpenMP's default busy-waiting makes torch threads crawl (10x) on a small machine whose cores are
+    shared with other processes (vLLM, MLflow); passive waiting must be set before torch is imported.
+    """
+    import os
+
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     app()

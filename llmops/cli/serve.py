@@ -1,0 +1,128 @@
+"""``llmops serve …``: run a vLLM engine, and the gateway in front of it."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from llmops.cli.common import WorkspaceOpt, console, workspace
+
+app = typer.Typer(help="Serve: a vLLM engine (LoRA on) and the OpenAI-compatible gateway.", no_args_is_help=True)
+
+
+@app.command()
+def engine(
+    model: Annotated[
+        str | None, typer.Option(help="Base model: hub id or folder (default: the workspace's base_model).")
+    ] = None,
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8000,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    served_name: Annotated[
+        str | None, typer.Option("--served-name", help="Name clients send as `model` (default: the model).")
+    ] = None,
+    max_loras: Annotated[int, typer.Option(help="Adapters in one batch.")] = 4,
+    max_lora_rank: Annotated[int, typer.Option(help="Highest LoRA rank accepted (8, 16, 32, …).")] = 16,
+    max_cpu_loras: Annotated[int | None, typer.Option(help="Adapters kept in host memory.")] = None,
+    kv_cache_gib: Annotated[int, typer.Option(help="CPU only: KV cache size in GiB.")] = 1,
+    startup_timeout: Annotated[float, typer.Option(help="Seconds to wait for /health.")] = 300.0,
+    ws_path: WorkspaceOpt = None,
+) -> None:
+    """Start vLLM's OpenAI server (LoRA and runtime adapter loading on); Ctrl-C stops it.
+
+    The gateway loads registry adapters into it by name (NAME-vVERSION) when routes need them.
+
+    Example: llmops serve engine --port 8000
+    """
+    from llmops.engine import EngineSettings, start_engine
+    from llmops.models.catalog import resolve_base_model
+
+    ws = workspace(ws_path)
+    out = console()
+    with out.status("resolving the base model…"):
+        base = resolve_base_model(ws, model)
+    settings = EngineSettings(
+        model=base,
+        host=host,
+        port=port,
+        served_model_name=served_name,
+        max_loras=max_loras,
+        max_lora_rank=max_lora_rank,
+        max_cpu_loras=max_cpu_loras,
+        kv_cache_gib=kv_cache_gib,
+        startup_timeout_s=startup_timeout,
+    )
+    log_path = ws.logs_dir / f"vllm-{port}.log"
+    with out.status(f"starting vLLM on {settings.url} (tens of seconds)…"):
+        proc = start_engine(settings, log_path)
+    out.print(
+        f"[green]vLLM[/green] {settings.base_url}  model {settings.model_name}  (log: {log_path}, pid {proc.pid})"
+    )
+    out.print("Ctrl-C to stop")
+    try:
+        _wait(proc.alive, f"vLLM exited; see {log_path}")
+    finally:
+        proc.stop()
+    out.print("stopped")
+
+
+def _wait(alive: Callable[[], bool], message: str) -> None:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(1.0):
+            if not alive():
+                console().print(f"[red]{message}[/red]")
+                raise typer.Exit(1)
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def gateway(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Gateway config file.")] = Path("serving/gateway.yaml"),
+    port: Annotated[int | None, typer.Option(help="Port (default: server.port of the config).")] = None,
+    host: Annotated[str | None, typer.Option(help="Address (default: server.host of the config).")] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+    ws_path: WorkspaceOpt = None,
+) -> None:
+    """Run the OpenAI-compatible gateway (one uvicorn worker; run replicas behind a load balancer).
+
+    Clients call POST /v1/chat/completions with `model` = a route of the config; API keys come from
+    the config (sha256) or the environment variables it names.
+
+    Example: LLMOPS_GATEWAY_KEY=… llmops serve gateway --config serving/gateway.yaml
+    """
+    import uvicorn
+
+    from llmops.gateway.app import build_app
+    from llmops.gateway.config import load_gateway_file, settings_from_file
+    from llmops.gateway.resolver import RegistryResolver
+
+    ws = workspace(ws_path)
+    path = config if config.is_absolute() else (Path.cwd() / config)
+    if not path.exists() and (ws.root / config).exists():
+        path = ws.root / config
+    spec = load_gateway_file(path, display=str(config))
+    settings = settings_from_file(spec, home=ws.home, file=str(config))
+    app = build_app(settings, RegistryResolver(ws))
+    bind_host = host or settings.host
+    bind_port = port or settings.port
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    console().print(f"[green]gateway[/green] http://{bind_host}:{bind_port}/v1  routes: {', '.join(settings.routes)}")
+    uvicorn.run(
+        app,
+        host=bind_host,
+        port=bind_port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level=log_level,
+        timeout_graceful_shutdown=10,
+    )

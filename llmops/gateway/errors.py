@@ -1,0 +1,108 @@
+"""The one place where llmops exceptions become HTTP statuses and OpenAI-style error bodies.
+
+Every error answer of the gateway has the body ``{"error": {"message", "type", "code", "param"}}``;
+a stream that breaks after it started ends with that object as its last ``data:`` event (and no
+``[DONE]``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+import orjson
+
+from llmops.errors import (
+    AuthenticationError,
+    ConfigError,
+    GatewayError,
+    InvalidNameError,
+    InvalidRequestError,
+    LlmopsError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    RenderError,
+    RouteNotFoundError,
+    RouteUnavailableError,
+    UpstreamError,
+    UpstreamTimeoutError,
+)
+from llmops.gateway.asgi import Send
+
+log = logging.getLogger(__name__)
+
+
+# most specific first: (exception class, HTTP status, OpenAI error type)
+STATUS: tuple[tuple[type[BaseException], int, str], ...] = (
+    (AuthenticationError, 401, "invalid_request_error"),
+    (PermissionDeniedError, 403, "permission_error"),
+    (PayloadTooLargeError, 413, "invalid_request_error"),
+    (InvalidRequestError, 400, "invalid_request_error"),
+    (RouteNotFoundError, 404, "invalid_request_error"),
+    (RouteUnavailableError, 503, "server_error"),
+    (UpstreamTimeoutError, 504, "server_error"),
+    (UpstreamError, 502, "server_error"),
+    (RenderError, 400, "invalid_request_error"),
+    (InvalidNameError, 400, "invalid_request_error"),
+    (NotFoundError, 404, "invalid_request_error"),
+    (ConfigError, 400, "invalid_request_error"),
+    (LlmopsError, 500, "server_error"),
+)
+
+
+def error_body(message: str, type_: str, code: str | None = None, param: str | None = None) -> bytes:
+    return orjson.dumps({"error": {"message": message, "type": type_, "code": code, "param": param}})
+
+
+def classify(exc: BaseException) -> tuple[int, str, str | None, str | None]:
+    """(status, type, code, param) for an exception; anything unexpected is a 500 (and logged)."""
+    for cls, status, type_ in STATUS:
+        if isinstance(exc, cls):
+            if isinstance(exc, GatewayError):
+                return status, type_, exc.code, exc.param
+            if isinstance(exc, RenderError):
+                return status, type_, "invalid_prompt_variables", "prompt_variables"
+            if isinstance(exc, NotFoundError):
+                return status, type_, "not_found", None
+            return status, type_, None, None
+    log.error("unexpected error in the gateway", exc_info=exc)
+    return 500, "server_error", "internal_error", None
+
+
+def to_http(exc: BaseException) -> tuple[int, bytes]:
+    """The HTTP status and OpenAI error body for ``exc``."""
+    status, type_, code, param = classify(exc)
+    message = str(exc) if isinstance(exc, LlmopsError) else "internal error"
+    return status, error_body(message, type_, code, param)
+
+
+def sse_error_event(exc: BaseException) -> bytes:
+    """The final event of a stream that broke after it started."""
+    _, body = to_http(exc)
+    return b"data: " + body + b"\n\n"
+
+
+async def send_json(send: Send, status: int, body: bytes, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_error(send: Send, exc: BaseException, headers: Iterable[tuple[bytes, bytes]] = ()) -> int:
+    """Answer with the error for ``exc``; returns the status sent."""
+    status, body = to_http(exc)
+    extra = list(headers)
+    if status == 401:
+        extra.append((b"www-authenticate", b'Bearer realm="llmops"'))
+    await send_json(send, status, body, extra)
+    return status

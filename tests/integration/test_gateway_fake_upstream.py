@@ -1,0 +1,186 @@
+"""The gateway under real uvicorn (``llmops serve gateway``) in front of a fake engine that we can kill.
+
+Fakes stand in for vLLM only where vLLM cannot produce the case: an engine that dies mid-stream.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+from llmops.process import ManagedProcess, free_port, http_ok
+from tests.cli import LLMOPS
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+FAKE_ENGINE = REPO / "bench" / "fake_upstream.py"
+USER_KEY = "integration-user-key"
+ADMIN_KEY = "integration-admin-key"
+USER = {"authorization": f"Bearer {USER_KEY}"}
+ADMIN = {"authorization": f"Bearer {ADMIN_KEY}"}
+KEYS_YAML = """
+auth:
+  keys:
+    - {name: tests, env: LLMOPS_TEST_GATEWAY_KEY}
+    - {name: ops, env: LLMOPS_TEST_GATEWAY_ADMIN_KEY, scope: admin}
+"""
+
+
+@dataclass
+class RunningGateway:
+    process: ManagedProcess
+    url: str
+    log_path: Path  # the request log
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.url}/v1"
+
+    def records(self) -> list[dict[str, object]]:
+        if not self.log_path.exists():
+            return []
+        return [orjson.loads(line) for line in self.log_path.read_text().splitlines()]
+
+
+def start_fake_engine(folder: Path, *args: str) -> tuple[ManagedProcess, str]:
+    port = free_port()
+    argv = [sys.executable, str(FAKE_ENGINE), "--port", str(port), *args]
+    proc = ManagedProcess("fake-engine", argv, folder / f"fake-{port}.log").start()
+    url = f"http://127.0.0.1:{port}"
+    proc.wait_healthy(lambda: http_ok(f"{url}/health"), timeout=30, interval=0.1)
+    return proc, url
+
+
+def start_gateway(
+    workspace: Path, config: str, env: dict[str, str] | None = None, *, timeout: float = 120
+) -> RunningGateway:
+    """``llmops serve gateway`` on a free port, with ``config`` as serving/gateway.yaml; waits for /readyz."""
+    (workspace / "serving").mkdir(parents=True, exist_ok=True)
+    log_path = workspace / "requests.jsonl"
+    text = config + KEYS_YAML + f"request_log: {{path: '{log_path}'}}\nrefresh: {{interval_s: 600}}\n"
+    (workspace / "serving" / "gateway.yaml").write_text(text)
+    port = free_port()
+    full_env = {
+        **os.environ,
+        "LLMOPS_TEST_GATEWAY_KEY": USER_KEY,
+        "LLMOPS_TEST_GATEWAY_ADMIN_KEY": ADMIN_KEY,
+        **(env or {}),
+    }
+    argv = [LLMOPS, "serve", "gateway", "--config", "serving/gateway.yaml", "--port", str(port), "--log-level", "info"]
+    proc = ManagedProcess("gateway", argv, workspace / "gateway.log", env=full_env, cwd=workspace).start()
+    url = f"http://127.0.0.1:{port}"
+    proc.wait_healthy(lambda: http_ok(f"{url}/readyz"), timeout=timeout, interval=0.2)
+    return RunningGateway(proc, url, log_path)
+
+
+def fake_config(engine_url: str) -> str:
+    return f"""
+engines:
+  fake: {{url: "{engine_url}"}}
+routes:
+  echo:
+    targets:
+      - {{name: only, weight: 1}}
+limits: {{read_timeout_s: 10}}
+"""
+
+
+@pytest.fixture
+def slow_engine(tmp_path: Path) -> Iterator[tuple[ManagedProcess, str]]:
+    proc, url = start_fake_engine(tmp_path, "--chunks", "100", "--interval-ms", "50")
+    try:
+        yield proc, url
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def gateway(tmp_path: Path, slow_engine: tuple[ManagedProcess, str]) -> Iterator[RunningGateway]:
+    gw = start_gateway(tmp_path / "ws", fake_config(slow_engine[1]))
+    try:
+        yield gw
+    finally:
+        gw.process.stop()
+
+
+def stream_request() -> dict[str, object]:
+    return {"model": "echo", "messages": [{"role": "user", "content": "hi"}], "stream": True, "max_tokens": 100}
+
+
+def test_engine_killed_mid_stream(gateway: RunningGateway, slow_engine: tuple[ManagedProcess, str]) -> None:
+    engine, _ = slow_engine
+    events: list[bytes] = []
+    with httpx.Client(base_url=gateway.url, headers=USER, timeout=30) as client:
+        with client.stream("POST", "/v1/chat/completions", json=stream_request()) as resp:
+            assert resp.status_code == 200
+            request_id = resp.headers["x-request-id"]
+            started = time.monotonic()
+            for line in resp.iter_lines():
+                if line.startswith("data: "):
+                    events.append(line[6:].encode())
+                if len(events) == 4:
+                    assert time.monotonic() - started < 2  # events arrive as sent, not at the end
+                    assert engine.proc is not None
+                    os.killpg(engine.proc.pid, signal.SIGKILL)  # the engine dies mid-stream
+        assert b"[DONE]" not in events
+        error = orjson.loads(events[-1])["error"]
+        assert set(error) == {"message", "type", "code", "param"} and error["code"] == "upstream_error"
+        assert client.get("/healthz").status_code == 200
+        # the gateway keeps serving: the next request is a clean 502, not a hang or a crash
+        r = client.post("/v1/chat/completions", json={**stream_request(), "stream": False})
+        assert r.status_code == 502 and r.json()["error"]["type"] == "server_error"
+    for _ in range(50):
+        records = {r["id"]: r for r in gateway.records()}
+        if request_id in records:
+            break
+        time.sleep(0.1)
+    record = records[request_id]
+    assert record["status"] == 502 and record["error"] and record["route"] == "echo" and record["stream"] is True
+    assert record["ttft_ms"] is not None
+
+
+def test_client_disconnect_cancels_the_engine_request(
+    gateway: RunningGateway, slow_engine: tuple[ManagedProcess, str]
+) -> None:
+    _, engine_url = slow_engine
+    with (
+        httpx.Client(base_url=gateway.url, headers=USER, timeout=30) as client,
+        client.stream("POST", "/v1/chat/completions", json=stream_request()) as resp,
+    ):
+        request_id = resp.headers["x-request-id"]
+        for n, _ in enumerate(resp.iter_lines()):
+            if n >= 6:
+                break  # leave: the connection closes with the stream unfinished
+    deadline = time.monotonic() + 10
+    stats: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        stats = httpx.get(f"{engine_url}/fake/stats").json()
+        if stats["streams_abandoned"] >= 1:
+            break
+        time.sleep(0.1)
+    assert stats["streams_started"] == 1 and stats["streams_abandoned"] == 1
+    for _ in range(50):
+        records = {r["id"]: r for r in gateway.records()}
+        if request_id in records:
+            break
+        time.sleep(0.1)
+    assert records[request_id]["status"] == 499
+
+
+def test_vllm_control_endpoints_are_not_exposed(gateway: RunningGateway) -> None:
+    with httpx.Client(base_url=gateway.url, timeout=10) as client:
+        for path in ("/v1/load_lora_adapter", "/v1/unload_lora_adapter", "/v1/completions", "/tokenize"):
+            assert client.post(path, json={"lora_name": "x", "lora_path": "/tmp"}, headers=ADMIN).status_code == 404
+        assert client.get("/v1/models").status_code == 401
+        assert [m["id"] for m in client.get("/v1/models", headers=USER).json()["data"]] == ["echo"]
+        assert "llmops_gateway_requests_total" in client.get("/metrics").text
