@@ -1,96 +1,308 @@
-"""``llmops demo``: the whole lifecycle on the embedded defaults, step by step, idempotent.
+"""``llmops demo``: the whole lifecycle on the embedded defaults, on real components, step by step.
 
-Steps that later parts of llmops provide say "not yet" until they land.
+1. build the reference base model (cached);  2. push the example prompts and promote them;
+3. fine-tune the support-triage adapter and its skewed variant;  4. evaluate base, adapter and
+skewed adapter on ``evals/support-triage.yaml`` — production starts as the base model (a forced,
+audited promotion), the skewed adapter is refused;  5. promote the good release to canary at 10%;
+6. start the vLLM engine and the gateway, send traffic with session keys, show the split, stickiness
+and per-target metrics;  7. run the suite through the gateway against the canary and promote it to
+production; show the audit trail;  8. print a summary, stop what was started (unless ``serve``).
+
+Every step is idempotent: a rerun reuses the model, prompt versions, adapters (same job file),
+cached eval outputs and promotions that already happened. Logs go to ``.llmops/logs/``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from llmops.config.workspace import Workspace
+from llmops.errors import LlmopsError, PromotionRefused
+
+ROUTE = "support-triage"
+SUITE = Path("evals/support-triage.yaml")
+JOBS = {"good": Path("finetune/support-triage.yaml"), "skewed": Path("finetune/support-triage-skewed.yaml")}
+
+
+@dataclass
+class DemoOptions:
+    serve: bool = False
+    train_steps: int | None = None  # fewer steps for tests; None = the job files' own
+    traffic: int = 300
+
+
+@dataclass
+class DemoState:
+    """What earlier steps produced, for later steps and the summary."""
+
+    ws: Workspace
+    out: Console
+    options: DemoOptions
+    stack: ExitStack
+    base_model: str = ""
+    prompt: str = ""
+    adapters: dict[str, str] = field(default_factory=dict)  # good/skewed -> NAME/VERSION
+    scores: dict[str, dict[str, float]] = field(default_factory=dict)
+    verdicts: dict[str, str] = field(default_factory=dict)
+    engine_url: str = ""
+    gateway_url: str = ""
+    split: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
 class StepResult:
     name: str
-    status: str  # "done", "skipped", "not yet"
+    status: str  # "done", "skipped"
     detail: str
     seconds: float = 0.0
 
 
-def _bootstrap(ws: Workspace, out: Console) -> StepResult:
+class DemoStepFailed(LlmopsError):
+    """A demo step failed; the message names the step and the log to read."""
+
+
+def _bootstrap(st: DemoState) -> StepResult:
     from llmops.models.catalog import record_base_model
     from llmops.models.reference import ensure_reference_model
     from llmops.models.spec import DEFAULT_STEPS
     from llmops.registry.tracking import connect
 
-    ref = ws.settings.models.reference
-    with out.status("building the reference model (cached after the first run)…"):
-        model = ensure_reference_model(ws.models_dir, seed=ref.seed, steps=ref.steps or DEFAULT_STEPS)
-        record = record_base_model(connect(ws), ws, model)
+    ref = st.ws.settings.models.reference
+    with st.out.status("building the reference model (cached after the first run)…"):
+        model = ensure_reference_model(st.ws.models_dir, seed=ref.seed, steps=ref.steps or DEFAULT_STEPS)
+        record = record_base_model(connect(st.ws), st.ws, model)
+    st.base_model = str(model.path)
     status = "done" if record.created else "skipped"
-    return StepResult("reference model", status, f"{record.name} v{record.version} ({model.params:,} params)")
+    return StepResult("reference model", status, f"{record.name} v{record.version}, {model.params:,} params")
 
 
-def _push_prompts(ws: Workspace, out: Console) -> StepResult:
+def _prompts(st: DemoState) -> StepResult:
     from llmops.gitinfo import file_info
-    from llmops.prompts.api import registry
+    from llmops.prompts.api import promote, registry
     from llmops.prompts.files import discover, load_checked
 
-    reg = registry(ws)
-    results = [reg.push(load_checked(p), file_info(p)) for p in discover(ws.asset_dir("prompts"))]
-    new = [r for r in results if r.action == "registered"]
-    versions = ", ".join(f"{r.name} v{r.version}" for r in results)
-    return StepResult("push prompts", "done" if new else "skipped", f"{len(new)} new; {versions}")
-
-
-def _promote_prompts(ws: Workspace, out: Console) -> StepResult:
-    from llmops.prompts.api import promote, registry
-
-    reg = registry(ws)
+    reg = registry(st.ws)
+    results = [reg.push(load_checked(p), file_info(p)) for p in discover(st.ws.asset_dir("prompts"))]
     moved = []
-    for name in ("support-triage", "support-reply"):
-        latest = reg.latest(name)
-        if latest is None or reg.alias_version(name, "production") == latest.version:
-            continue
-        promote(name, latest.version, "production", reason="llmops demo", ws=ws)
-        moved.append(f"{name}@production→v{latest.version}")
-    return StepResult("promote prompts", "done" if moved else "skipped", ", ".join(moved) or "already current")
-
-
-def _not_yet(name: str) -> Callable[[Workspace, Console], StepResult]:
-    return lambda ws, out: StepResult(name, "not yet", "arrives with a later part of llmops")
-
-
-STEPS: tuple[Callable[[Workspace, Console], StepResult], ...] = (
-    _bootstrap,
-    _push_prompts,
-    _promote_prompts,
-    _not_yet("fine-tune adapters"),
-    _not_yet("evaluate releases"),
-    _not_yet("canary at 10%"),
-    _not_yet("serve and send traffic"),
-    _not_yet("promote to production"),
-)
-
-
-def run_demo(ws: Workspace, out: Console) -> list[StepResult]:
-    results = []
-    for step in STEPS:
-        started = time.monotonic()
-        result = step(ws, out)
-        result.seconds = time.monotonic() - started
-        colour = {"done": "green", "skipped": "dim", "not yet": "yellow"}[result.status]
-        out.print(f"[{colour}]{result.status:>8}[/{colour}]  {result.name}: {result.detail}")
-        results.append(result)
-    table = Table("step", "status", "detail", "seconds", title="llmops demo")
     for r in results:
-        table.add_row(r.name, r.status, r.detail, f"{r.seconds:.1f}")
-    out.print(table)
-    out.print(f"registry: {ws.tracking_uri}   (browse: llmops registry serve)")
+        if r.version is not None and reg.alias_version(r.name, "production") != r.version:
+            promote(r.name, r.version, "production", reason="llmops demo", ws=st.ws)
+            moved.append(r.name)
+    latest = reg.latest(ROUTE)
+    assert latest is not None
+    st.prompt = f"{ROUTE}/{latest.version}"
+    new = sum(r.action == "registered" for r in results)
+    detail = f"{new} new version(s); " + ", ".join(f"{r.name} v{r.version}" for r in results) + " @production"
+    return StepResult("push + promote prompts", "done" if new or moved else "skipped", detail)
+
+
+def _finetune(st: DemoState) -> StepResult:
+    from llmops.adapters.registry import AdapterRegistry
+    from llmops.finetune.job import file_sha256, load_job
+    from llmops.finetune.runner import RunOptions, run_job
+    from llmops.registry.tracking import connect
+
+    adapters = AdapterRegistry(connect(st.ws), st.ws)
+    trained = []
+    for key, rel in JOBS.items():
+        path = st.ws.root / rel
+        job = load_job(path)
+        digest = file_sha256(path)
+        steps = str(st.options.train_steps or "")
+        existing = [
+            v for v in adapters.versions(job.adapter)
+            if v.tags.get("llmops.job_spec_sha256") == digest and v.tags.get("llmops.demo_steps", "") == steps
+        ]  # fmt: skip
+        if existing:
+            st.adapters[key] = existing[-1].ref
+            continue
+        outcome = run_job(st.ws, path, RunOptions(max_steps=st.options.train_steps), st.out)
+        assert outcome.adapter is not None
+        adapters._client.set_model_version_tag(job.adapter, str(outcome.adapter.version), "llmops.demo_steps", steps)
+        st.adapters[key] = outcome.adapter.ref
+        trained.append(outcome.adapter.ref)
+    detail = ", ".join(f"{k}: {v}" for k, v in st.adapters.items())
+    return StepResult("fine-tune adapters", "done" if trained else "skipped", detail)
+
+
+@contextmanager
+def _engine(st: DemoState) -> Iterator[str]:
+    from llmops.evals.serving import local_engine
+
+    with st.out.status("starting the vLLM engine (~40 s)…"), ExitStack() as inner:
+        endpoint = inner.enter_context(local_engine(st.ws, st.base_model, log_path=st.ws.logs_dir / "demo-engine.log"))
+        stack = inner.pop_all()
+    with stack:
+        yield endpoint.url
+
+
+def _eval(st: DemoState, label: str, candidate: str, *, endpoint: str, gateway_target: str | None = None) -> None:
+    from llmops.evals.service import RunOptions, run_eval
+
+    with st.out.status(f"evaluating {label} ({candidate})…"):
+        result = run_eval(st.ws, st.ws.root / SUITE, RunOptions(candidate=candidate, prompt=st.prompt, endpoint=endpoint,
+                                                                gateway_target=gateway_target))  # fmt: skip
+    o = result.outcome
+    st.scores[label] = o.candidate.metrics
+    st.verdicts[label] = "PASS" if o.passed else "FAIL"
+    failed = [g.line() for g in o.gates if not g.passed]
+    st.out.print(f"  {label}: {st.verdicts[label]}  exact_match {o.candidate.metrics.get('exact_match', float('nan')):.2f}"
+                 f"  bias_change_rate {o.candidate.metrics.get('bias_change_rate', float('nan')):.2f}"
+                 + (f"  ({failed[0]})" if failed else ""))  # fmt: skip
+
+
+def _evaluate(st: DemoState) -> StepResult:
+    from llmops.promotion import promote
+    from llmops.registry.tracking import connect
+    from llmops.release_store import ReleaseStore
+
+    for label, candidate in (("base", "none"), ("adapter", st.adapters["good"]), ("skewed", st.adapters["skewed"])):
+        _eval(st, label, candidate, endpoint=st.engine_url)
+    if ReleaseStore(connect(st.ws), st.ws).at_stage(ROUTE, "production") is None:
+        promote(st.ws, ROUTE, adapter=None, prompt=st.prompt, stage="production", force=True,
+                reason="initial release: the base model serves until an adapter passes its evals")  # fmt: skip
+        st.notes.append("production started as the base model (forced, audited)")
+    try:
+        promote(st.ws, ROUTE, adapter=st.adapters["skewed"], prompt=st.prompt, stage="canary")
+        refused = "NOT refused (unexpected)"
+    except PromotionRefused as exc:
+        refused = "refused"
+        st.out.print(f"  promote skewed → canary: [red]refused[/red]: {exc}")
+    verdicts = ", ".join(f"{k} {v}" for k, v in st.verdicts.items())
+    return StepResult("evaluate releases", "done", f"{verdicts}; skewed adapter promotion {refused}")
+
+
+def _canary(st: DemoState) -> StepResult:
+    from llmops.promotion import promote
+
+    record = promote(st.ws, ROUTE, adapter=st.adapters["good"], prompt=st.prompt, stage="canary", reason="llmops demo")
+    status = "skipped" if record.outcome == "unchanged" else "done"
+    return StepResult(
+        "promote to canary (10%)",
+        status,
+        f"{st.adapters['good']} + {st.prompt}; evals {', '.join(record.eval_records)}",
+    )
+
+
+def _traffic(st: DemoState) -> StepResult:
+    from llmops.demo_traffic import send_traffic, start_gateway
+
+    st.gateway_url = st.stack.enter_context(start_gateway(st.ws, st.engine_url, canary_weight=10))
+    report = send_traffic(st.gateway_url, ROUTE, n=st.options.traffic)
+    st.split = report.split
+    st.out.print(
+        f"  split over {report.requests} session keys: " + ", ".join(f"{k} {v}" for k, v in report.split.items())
+    )
+    st.out.print(f"  stickiness: {report.sticky_repeats} repeated keys, {report.sticky_moves} changed target")
+    for line in report.metrics_lines:
+        st.out.print(f"  {line}", markup=False)
+    share = report.split.get("canary", 0) / max(1, report.requests)
+    return StepResult(
+        "serve + traffic", "done", f"canary share {share:.1%}, {report.errors} errors, p50 {report.p50_ms:.0f} ms"
+    )
+
+
+def _production(st: DemoState) -> StepResult:
+    from llmops.promotion import promote
+
+    _eval(st, "canary via gateway", st.adapters["good"], endpoint=st.gateway_url, gateway_target="canary")
+    record = promote(
+        st.ws, ROUTE, adapter=st.adapters["good"], prompt=st.prompt, stage="production", reason="canary passed"
+    )
+    status = "skipped" if record.outcome == "unchanged" else "done"
+    return StepResult("promote to production", status, f"{ROUTE}@production → release v{record.to_version}")
+
+
+def _audit(st: DemoState) -> StepResult:
+    from llmops.audit import AuditLog
+    from llmops.registry.tracking import connect
+
+    records = AuditLog(connect(st.ws), st.ws).records(ROUTE, limit=8)
+    for r in records:
+        forced = " (forced)" if r.forced else ""
+        st.out.print(
+            f"  {r.actor:>18} {r.alias:<10} v{r.from_version or '-'} → v{r.to_version}  {r.outcome}{forced}  {r.detail}"
+        )
+    return StepResult("audit trail", "done", f"{len(records)} recent record(s) for {ROUTE}")
+
+
+STEPS: tuple[Callable[[DemoState], StepResult], ...] = (_bootstrap, _prompts, _finetune)
+SERVED_STEPS: tuple[Callable[[DemoState], StepResult], ...] = (_evaluate, _canary, _traffic, _production, _audit)
+
+
+def _run_step(step: Callable[[DemoState], StepResult], st: DemoState, results: list[StepResult]) -> None:
+    started = time.monotonic()
+    try:
+        result = step(st)
+    except LlmopsError as exc:
+        raise DemoStepFailed(f"demo step {step.__name__.strip('_')} failed: {exc}\n  logs: {st.ws.logs_dir}") from exc
+    result.seconds = time.monotonic() - started
+    colour = {"done": "green", "skipped": "dim"}.get(result.status, "yellow")
+    st.out.print(f"[{colour}]{result.status:>8}[/{colour}]  {result.name}: {result.detail}  ({result.seconds:.0f} s)")
+    results.append(result)
+
+
+def run_demo(ws: Workspace, out: Console, options: DemoOptions | None = None) -> list[StepResult]:
+    """Run every step; return their results (also printed, with a summary table)."""
+    options = options or DemoOptions()
+    results: list[StepResult] = []
+    started = time.monotonic()
+    with ExitStack() as stack:
+        st = DemoState(ws, out, options, stack)
+        for step in STEPS:
+            _run_step(step, st, results)
+        st.engine_url = stack.enter_context(_engine(st))
+        for step in SERVED_STEPS:
+            _run_step(step, st, results)
+        _summary(st, results, time.monotonic() - started)
+        if options.serve:
+            out.print(f"serving: gateway {st.gateway_url}/v1, engine {st.engine_url}; Ctrl-C stops both")
+            _wait_forever()
     return results
+
+
+def _wait_forever() -> None:
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+
+
+def _summary(st: DemoState, results: list[StepResult], seconds: float) -> None:
+    table = Table("step", "status", "detail", "s", title="llmops demo")
+    for r in results:
+        table.add_row(r.name, r.status, r.detail, f"{r.seconds:.0f}")
+    st.out.print(table)
+    scores = Table(
+        "release", "verdict", "exact_match", "json_valid", "bias_change_rate", "latency p95 ms", title="eval scores"
+    )
+    for label, metrics in st.scores.items():
+
+        def f(key: str, fmt: str = ".2f", m: dict[str, Any] = metrics) -> str:
+            v = m.get(key)
+            return "-" if v is None else format(v, fmt)
+
+        scores.add_row(
+            label,
+            st.verdicts[label],
+            f("exact_match"),
+            f("json_valid"),
+            f("bias_change_rate"),
+            f("latency_p95_ms", ".0f"),
+        )
+    st.out.print(scores)
+    for note in st.notes:
+        st.out.print(f"note: {note}")
+    st.out.print(f"registry: {st.ws.tracking_uri}  (UI: llmops registry serve → http://127.0.0.1:5000)")
+    st.out.print(f"gateway: {st.gateway_url or '-'}/v1   engine: {st.engine_url or '-'}   logs: {st.ws.logs_dir}")
+    st.out.print(f"demo finished in {seconds:.0f} s")

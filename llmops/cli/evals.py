@@ -39,6 +39,12 @@ def run(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Folder for report.json, report.html, junit.xml.")
     ] = None,
+    gateway_target: Annotated[
+        str | None,
+        typer.Option(
+            help="--endpoint is an llmops gateway: send to the suite's route, pinned to this target (admin key)."
+        ),
+    ] = None,
     ws_path: WorkspaceOpt = None,
 ) -> None:
     """Run a suite against a candidate release; compare with production; record the verdict in MLflow.
@@ -51,7 +57,10 @@ def run(
 
     ws = workspace(ws_path)
     out = console()
-    opts = RunOptions(candidate, prompt, limit, endpoint, not no_cache, output)
+    import os
+
+    admin_key = os.environ.get("LLMOPS_GATEWAY_ADMIN_KEY")
+    opts = RunOptions(candidate, prompt, limit, endpoint, not no_cache, output, gateway_target, admin_key)
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=out
     ) as bar:

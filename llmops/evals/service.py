@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -41,6 +42,8 @@ class RunOptions:
     endpoint: str | None = None
     use_cache: bool = True
     output_dir: Path | None = None
+    gateway_target: str | None = None  # endpoint is an llmops gateway: send to the route, pinned to this target
+    api_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -164,21 +167,37 @@ def run_eval(
                 baseline, production_source = found[0].metrics, f"record {found[0].run_id}"
     cache = OutputCache(ws.cache_dir / "evals" if opts.use_cache else None)
 
+    api_key = opts.api_key or (os.environ.get(suite.target.api_key_env) if suite.target.api_key_env else None)
+
     async def score(release: Release, endpoint: EngineEndpoint, label: str) -> ReleaseScores:
         total = len(cases) * (1 + (sum(len(v) for v in suite.bias.groups.values()) if suite.bias else 0))
         tick = progress(label, total) if progress else None
-        responder = OpenAIResponder(endpoint.base_url, endpoint.model_for(release), timeout_s=suite.request_timeout_s)
+        if opts.gateway_target:
+            responder = OpenAIResponder(
+                endpoint.base_url, str(suite.target.route), api_key=api_key, timeout_s=suite.request_timeout_s,
+                headers={"x-llmops-target": opts.gateway_target},
+            )  # fmt: skip
+        else:
+            responder = OpenAIResponder(
+                endpoint.base_url, endpoint.model_for(release), api_key=api_key, timeout_s=suite.request_timeout_s
+            )
         try:
             return await score_release(suite, cases, release, responder, cache, tick)
         finally:
             await responder.aclose()
 
+    if opts.gateway_target and not (opts.endpoint and suite.target.route):
+        raise LlmopsError("a gateway target needs --endpoint (the gateway's URL) and a suite whose target is a route")
     with ExitStack() as stack:
-        endpoint = stack.enter_context(
-            _engine(ws, candidate.base_model, opts.endpoint or suite.target.endpoint or engine_url)
-        )
+        if opts.gateway_target:
+            assert opts.endpoint is not None
+            endpoint = EngineEndpoint(opts.endpoint.rstrip("/").removesuffix("/v1"), str(suite.target.route))
+        else:
+            url = opts.endpoint or suite.target.endpoint or engine_url
+            endpoint = stack.enter_context(_engine(ws, candidate.base_model, url))
         adapters = AdapterRegistry(client, ws)
-        endpoint.ensure_adapter(candidate, adapters)
+        if not opts.gateway_target:
+            endpoint.ensure_adapter(candidate, adapters)
         cand_scores = asyncio.run(score(candidate, endpoint, "candidate"))
         if production is not None and needs_baseline and baseline is None and production_source == "none":
             endpoint.ensure_adapter(production, adapters)

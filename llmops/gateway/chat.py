@@ -21,7 +21,14 @@ from typing import Any
 
 import orjson
 
-from llmops.errors import LlmopsError, RouteNotFoundError, RouteUnavailableError, UpstreamError
+from llmops.errors import (
+    InvalidRequestError,
+    LlmopsError,
+    PermissionDeniedError,
+    RouteNotFoundError,
+    RouteUnavailableError,
+    UpstreamError,
+)
 from llmops.gateway.asgi import Receive, Scope, Send
 from llmops.gateway.auth import PRINCIPAL
 from llmops.gateway.chatrequest import ChatRequest, engine_body, parse_request
@@ -38,6 +45,7 @@ from llmops.gateway.upstream import Upstream, UpstreamResponse
 log = logging.getLogger(__name__)
 
 SESSION_HEADER = b"x-llmops-session"
+PIN_HEADER = b"x-llmops-target"  # admin only: send this request to the named target
 CLIENT_CLOSED = 499  # recorded (never sent) when the client disconnects first
 WATCH_AFTER_S = 0.05  # a request still running after this starts watching for a client disconnect
 _SSE_HEADERS = (
@@ -116,10 +124,13 @@ class ChatCompletions:
         id_header = (b"x-request-id", request_id.encode())
         out = Outcome()
         session: str | None = None
+        pin: str | None = None
         length: int | None = None
         for name, value in scope["headers"]:
             if name == SESSION_HEADER:
                 session = value.decode("latin-1")
+            elif name == PIN_HEADER:
+                pin = value.decode("latin-1")
             elif name == b"content-length":
                 length = int(value) if value.isdigit() else None
         req: ChatRequest | None = None
@@ -129,6 +140,8 @@ class ChatCompletions:
             req = parse_request(body)
             out.stream = req.stream
             route, release = self._choose(req, req.user or session, out)
+            if pin is not None:
+                release = self._pinned(route, pin, scope, out)
             payload, out.rendered = engine_body(req, release, self.limits)
             target_metrics = self.metrics.target(release.route, release.target)
             target_metrics.in_flight.inc()
@@ -171,6 +184,17 @@ class ChatCompletions:
             point = random_point()
         out.release = route.choose(point)
         return route, out.release
+
+    def _pinned(self, route: Route, target: str, scope: Scope, out: Outcome) -> Release:
+        """An admin may pin a request to one target (evals of a canary through the gateway)."""
+        principal = scope.get(PRINCIPAL)
+        if principal is None or principal.scope != "admin":
+            raise PermissionDeniedError(f"{PIN_HEADER.decode()} needs an admin key")
+        for release in route.releases:
+            if release.target == target:
+                out.release = release
+                return release
+        raise InvalidRequestError(f"route {route.name} has no target {target!r}", param=PIN_HEADER.decode())
 
     async def _forward(
         self,

@@ -91,6 +91,14 @@ class TargetSpec(_Strict):
         default=None, description="NAME@alias or NAME/VERSION; rendered when a request sends prompt_variables"
     )
     params: GenerationParams = Field(default_factory=lambda: GenerationParams.model_validate({}))
+    release: Literal["production", "canary"] | None = Field(
+        default=None,
+        description=(
+            "serve the route's release at this stage (set by `llmops promote`): its exact adapter and prompt "
+            "versions are read in one registry call, so a promotion switches both at once; adapter/prompt "
+            "above are the fallback while the stage has no release"
+        ),
+    )
 
     @field_validator("adapter")
     @classmethod

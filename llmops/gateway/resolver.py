@@ -62,6 +62,10 @@ class RouteResolver(Protocol):
 
     def adapter(self, ref: str) -> ResolvedAdapter: ...
 
+    def release(self, route: str, stage: str) -> tuple[str | None, str | None] | None:
+        """Exact (adapter, prompt) refs of ``route``'s release at ``stage``; None when it has none."""
+        ...
+
 
 class RegistryResolver:
     """Resolve against a workspace's MLflow registry; adapters are fetched into the local cache."""
@@ -88,6 +92,15 @@ class RegistryResolver:
         info = adapters.get(AdapterRef.parse(ref))
         path = adapters.fetch(info, cache_dir=self._cache_dir)
         return ResolvedAdapter(info.name, info.version, info.sha256, path)
+
+    def release(self, route: str, stage: str) -> tuple[str | None, str | None] | None:
+        from llmops.registry.tracking import connect
+        from llmops.release_store import ReleaseStore
+
+        found = ReleaseStore(connect(self._ws), self._ws).at_stage(route, stage)
+        if found is None:
+            return None
+        return (None if found.adapter == "none" else found.adapter, None if found.prompt == "none" else found.prompt)
 
 
 class StaticResolver:
@@ -127,3 +140,6 @@ class StaticResolver:
         if found is None:
             raise NotFoundError(f"adapter {ref} not found in the static table")
         return found
+
+    def release(self, route: str, stage: str) -> tuple[str | None, str | None] | None:
+        return None  # no release pointers without a registry: targets use their adapter/prompt refs

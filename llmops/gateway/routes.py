@@ -190,12 +190,21 @@ class RouteManager:
             try:
                 resolved = _Resolved({}, {})
                 for t in self._targets(spec):
-                    if t.prompt and t.prompt not in prompts:
-                        prompts[t.prompt] = self.resolver.prompt(t.prompt)
-                    if t.adapter and t.adapter not in adapters:
-                        adapters[t.adapter] = self.resolver.adapter(t.adapter)
-                    resolved.prompts[t.name] = prompts[t.prompt] if t.prompt else None
-                    resolved.adapters[t.name] = adapters[t.adapter] if t.adapter else None
+                    adapter_ref, prompt_ref = t.adapter, t.prompt
+                    if t.release:
+                        pointer = self.resolver.release(name, t.release)
+                        if pointer is not None:
+                            adapter_ref, prompt_ref = pointer
+                        elif not (t.adapter or t.prompt):
+                            raise LlmopsError(
+                                f"target {t.name}: no {t.release} release yet and no adapter/prompt fallback"
+                            )
+                    if prompt_ref and prompt_ref not in prompts:
+                        prompts[prompt_ref] = self.resolver.prompt(prompt_ref)
+                    if adapter_ref and adapter_ref not in adapters:
+                        adapters[adapter_ref] = self.resolver.adapter(adapter_ref)
+                    resolved.prompts[t.name] = prompts[prompt_ref] if prompt_ref else None
+                    resolved.adapters[t.name] = adapters[adapter_ref] if adapter_ref else None
                 done[name] = resolved
             except Exception as exc:  # noqa: BLE001 - one route's failure must not stop the others; logged
                 log.warning("route %s: cannot resolve: %s", name, exc, exc_info=not isinstance(exc, LlmopsError))

@@ -633,3 +633,60 @@ def test_an_unexpected_error_is_a_well_formed_500_and_logged(caplog: pytest.LogC
     run(go())
     assert sink.records[-1]["status"] == 500
     assert "a bug" in caplog.text
+
+
+class PointerResolver(StaticResolver):
+    """A static table plus release pointers, as `llmops promote` records them."""
+
+    def __init__(self, pointers: dict[tuple[str, str], tuple[str | None, str | None]], **kw: Any) -> None:
+        super().__init__(**kw)
+        self.pointers = pointers
+
+    def release(self, route: str, stage: str) -> tuple[str | None, str | None] | None:
+        return self.pointers.get((route, stage))
+
+
+def test_release_stage_targets_follow_the_pointer_and_admins_can_pin_a_target() -> None:
+    cfg = config(
+        routes={
+            "triage": {
+                "targets": [
+                    {"name": "stable", "weight": 100, "release": "production", "prompt": "support-triage@production"},
+                    {"name": "canary", "weight": 0, "release": "canary", "prompt": "support-triage@production"},
+                ]
+            }
+        }
+    )
+    adapters = {
+        "tri/1": ResolvedAdapter("tri", 1, "a" * 64, Path("/adapters/tri/v1")),
+        "tri/2": ResolvedAdapter("tri", 2, "b" * 64, Path("/adapters/tri/v2")),
+    }
+    pointers = {
+        ("triage", "production"): ("tri/1", "support-triage/3"),
+        ("triage", "canary"): ("tri/2", "support-triage/3"),
+    }
+    resolver = PointerResolver(pointers, prompts={"support-triage": triage_prompt()}, adapters=adapters)
+    app, upstream, _ = make_gateway(cfg, resolver=resolver)
+
+    async def go() -> None:
+        async with app.running(), client(app) as c:
+            body = {"model": "triage", "prompt_variables": {"message": "refund"}, "user": "u1"}
+            r = await c.post("/v1/chat/completions", json=body, headers=USER)
+            assert r.headers["x-llmops-target"] == "stable" and r.headers["x-llmops-adapter-version"] == "tri/1"
+            pinned = await c.post("/v1/chat/completions", json=body, headers={**ADMIN, "x-llmops-target": "canary"})
+            assert pinned.status_code == 200, pinned.text
+            assert (
+                pinned.headers["x-llmops-target"] == "canary" and pinned.headers["x-llmops-adapter-version"] == "tri/2"
+            )
+            denied = await c.post("/v1/chat/completions", json=body, headers={**USER, "x-llmops-target": "canary"})
+            assert denied.status_code == 403
+            unknown = await c.post("/v1/chat/completions", json=body, headers={**ADMIN, "x-llmops-target": "nope"})
+            assert unknown.status_code == 400
+            # a promotion moves the pointer: the next refresh serves the new release for both refs at once
+            resolver.pointers[("triage", "production")] = ("tri/2", "support-triage/3")
+            await c.post("/admin/reload", headers=ADMIN)
+            r = await c.post("/v1/chat/completions", json=body, headers=USER)
+            assert r.headers["x-llmops-adapter-version"] == "tri/2"
+
+    run(go())
+    assert upstream.requests[1]["model"] == "tri-v2"
