@@ -123,3 +123,26 @@ def model_from_text(model: type[M], text: str, file: str | Path) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise ValidationFailed(problems_from_validation(exc, file, lines)) from exc
+
+
+def check_model_file(
+    model: type[M], path: Path, *, display: str | None = None
+) -> tuple[M | None, list[Problem], LineIndex]:
+    """Read and schema-check ``path`` without raising: (model or None, every problem, line index).
+
+    For the ``validate`` commands, which report all problems of all files at once; cross-field checks
+    then add their own problems using the returned line index.
+    """
+    shown = display or str(path)
+    try:
+        data, lines = parse_yaml(path.read_text(encoding="utf-8"), shown)
+    except ConfigError as exc:
+        return None, [exc.problem], {}
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [Problem(shown, f"cannot read file: {exc}")], {}
+    if not isinstance(data, dict):
+        return None, [Problem(shown, "expected a mapping at the top level", line=1)], lines
+    try:
+        return model.model_validate(data), [], lines
+    except ValidationError as exc:
+        return None, problems_from_validation(exc, shown, lines), lines

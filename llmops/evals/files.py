@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from llmops.config.yamlio import line_of, parse_yaml, problems_from_validation
-from llmops.errors import ConfigError, Problem, ValidationFailed
+from llmops.config.yamlio import check_model_file, line_of
+from llmops.errors import Problem, ValidationFailed
 from llmops.evals.cases import Case, load_cases
 from llmops.evals.spec import EvalSuite, cases_path
 
@@ -15,18 +13,9 @@ from llmops.evals.spec import EvalSuite, cases_path
 def check_suite_file(path: Path, display: str | None = None) -> tuple[EvalSuite | None, list[Problem]]:
     """The suite (when its schema holds) and every problem found, each with file, line and field."""
     shown = display or str(path)
-    try:
-        data, lines = parse_yaml(path.read_text(encoding="utf-8"), shown)
-    except ConfigError as exc:
-        return None, [exc.problem]
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, [Problem(shown, f"cannot read file: {exc}")]
-    if not isinstance(data, dict):
-        return None, [Problem(shown, "expected a mapping at the top level", line=1)]
-    try:
-        suite = EvalSuite.model_validate(data)
-    except ValidationError as exc:
-        return None, problems_from_validation(exc, shown, lines)
+    suite, problems, lines = check_model_file(EvalSuite, path, display=shown)
+    if suite is None:
+        return None, problems
     problems = [
         Problem(shown, msg, field=".".join(map(str, loc)), line=line_of(lines, loc))
         for loc, msg in suite.consistency_problems()

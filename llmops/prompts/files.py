@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from llmops.config.yamlio import LineIndex, line_of, parse_yaml, problems_from_validation
-from llmops.errors import ConfigError, Problem, ValidationFailed
+from llmops.config.yamlio import LineIndex, check_model_file, line_of
+from llmops.errors import Problem, ValidationFailed
 from llmops.prompts.sandbox import check_template
 from llmops.prompts.spec import PromptSpec
 
@@ -37,20 +35,9 @@ def template_problems(spec: PromptSpec, file: str, lines: LineIndex) -> list[Pro
 def check_file(path: Path, *, display: str | None = None) -> tuple[PromptSpec | None, list[Problem]]:
     """Load one prompt file and return the spec (when the schema holds) and every problem found."""
     shown = display or str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, [Problem(shown, f"cannot read file: {exc}")]
-    try:
-        data, lines = parse_yaml(text, shown)
-    except ConfigError as exc:
-        return None, [exc.problem]
-    if not isinstance(data, dict):
-        return None, [Problem(shown, "expected a mapping at the top level", line=1)]
-    try:
-        spec = PromptSpec.model_validate(data)
-    except ValidationError as exc:
-        return None, problems_from_validation(exc, shown, lines)
+    spec, problems, lines = check_model_file(PromptSpec, path, display=shown)
+    if spec is None:
+        return None, problems
     problems = template_problems(spec, shown, lines)
     stem = path.stem
     if spec.name != stem:
