@@ -1,0 +1,238 @@
+"""Training throughput of the llmops recipe against TRL's SFTTrainer defaults and a padded Trainer + PEFT.
+
+Counted as *real* tokens per second: tokens that are not padding (Trainer's
+``include_num_input_tokens_seen="non_padding"``), between the end of the first optimizer step (so
+model loading, tokenisation and warm-up are excluded) and the end of the last. Every contender trains
+the same model, the same LoRA config (r, alpha, dropout, target modules), the same examples, with the
+same per-device batch size and number of optimizer steps:
+
+* ``llmops``         ``llmops.finetune.recipe.train``: fp32 on CPU (precision auto), packed rows,
+                     loss on assistant tokens only;
+* ``trl-defaults``   ``trl.SFTTrainer`` with its default ``SFTConfig`` (bf16 autocast, gradient
+                     checkpointing, padding to the longest example, completion-only loss), given the
+                     data as conversational prompt/completion pairs;
+* ``trl-fp32``       the same with ``bf16=False`` only, to show how much of the gap is precision;
+* ``trainer-padmax`` transformers ``Trainer`` + PEFT, fp32, every batch padded to ``max_seq_len``.
+
+Each contender runs in a child process so its peak RSS (``ru_maxrss``) is its own. CPU seconds are
+reported too: on a machine shared with other jobs they are steadier than wall-clock time.
+
+Usage: python bench/finetune_throughput.py [--steps 12] [--batch-size 8] [--only llmops,trl-defaults]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+CONTENDERS = ("llmops", "trl-defaults", "trl-fp32", "trainer-padmax")
+TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05}
+
+
+def _examples(model_path: str, rows: int) -> tuple[Any, list[Any]]:
+    from transformers import AutoTokenizer
+
+    from llmops.finetune.dataset import build_examples
+    from llmops.finetune.rows import read_rows
+    from llmops.prompts.spec import load_spec
+
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    spec = load_spec(REPO / "prompts" / "support-triage.yaml")
+    data = read_rows(REPO / "finetune" / "data" / "support-triage" / "train.jsonl")
+    return tokenizer, build_examples(data, tokenizer, spec, 1)[:rows]
+
+
+def _meter() -> Any:
+    """A callback noting (time, cpu time, real tokens seen) at the end of every step."""
+    from transformers import TrainerCallback
+
+    class Meter(TrainerCallback):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.marks: list[tuple[float, float, int]] = []
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            self.marks.append((time.perf_counter(), time.process_time(), state.num_input_tokens_seen))
+
+    return Meter()
+
+
+def _common_args(out: str, steps: int, batch: int, seed: int) -> dict[str, Any]:
+    return {
+        "output_dir": out,
+        "max_steps": steps,
+        "per_device_train_batch_size": batch,
+        "gradient_accumulation_steps": 1,
+        "seed": seed,
+        "report_to": "none",
+        "save_strategy": "no",
+        "disable_tqdm": True,
+        "use_cpu": True,
+        "include_num_input_tokens_seen": "non_padding",
+        "logging_steps": 1000,
+    }
+
+
+def run_llmops(model_path: str, steps: int, batch: int, max_len: int, out: str) -> Any:
+    from llmops.finetune.recipe import RecipeConfig, train
+
+    tokenizer, examples = _examples(model_path, steps * batch)
+    cfg = RecipeConfig(
+        base_model_path=model_path,
+        base_model_label="bench",
+        output_dir=Path(out),
+        lora_r=LORA["r"],
+        lora_alpha=LORA["lora_alpha"],
+        lora_dropout=LORA["lora_dropout"],
+        target_modules=TARGET_MODULES,
+        max_steps=steps,
+        batch_size=batch,
+        max_seq_len=max_len,
+        save_steps=10**6,
+    )
+    meter = _meter()
+    train(cfg, tokenizer, examples, extra_callbacks=[meter])
+    return meter
+
+
+def run_trl(model_path: str, steps: int, batch: int, out: str, *, bf16_default: bool) -> Any:
+    import datasets
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM
+    from trl import SFTConfig, SFTTrainer
+
+    tokenizer, examples = _examples(model_path, steps * batch)
+    data = datasets.Dataset.from_list(
+        [{"prompt": e.prompt_messages, "completion": e.messages[len(e.prompt_messages) :]} for e in examples]
+    )
+    args = SFTConfig(**_common_args(out, steps, batch, 0), **({} if bf16_default else {"bf16": False}))
+    meter = _meter()
+    trainer = SFTTrainer(
+        model=AutoModelForCausalLM.from_pretrained(model_path),
+        args=args,
+        train_dataset=data,
+        processing_class=tokenizer,
+        peft_config=LoraConfig(target_modules=TARGET_MODULES, task_type="CAUSAL_LM", **LORA),
+        callbacks=[meter],
+    )
+    trainer.train()
+    return meter
+
+
+def run_padmax(model_path: str, steps: int, batch: int, max_len: int, out: str) -> Any:
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, Trainer, TrainingArguments
+
+    from llmops.finetune.collate import PaddedCollator
+    from llmops.finetune.dataset import to_hf_dataset
+
+    tokenizer, examples = _examples(model_path, steps * batch)
+    model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(model_path),
+        LoraConfig(target_modules=TARGET_MODULES, task_type="CAUSAL_LM", **LORA),
+    )
+    collate = PaddedCollator(tokenizer.pad_token_id, pad_to=max_len)
+    meter = _meter()
+    trainer = Trainer(
+        model=model,
+        args=TrainingArguments(**_common_args(out, steps, batch, 0), remove_unused_columns=False),
+        train_dataset=to_hf_dataset(examples),
+        data_collator=lambda feats: collate([{"input_ids": f["input_ids"], "labels": f["labels"]} for f in feats]),
+        processing_class=tokenizer,
+        callbacks=[meter],
+    )
+    trainer.train()
+    return meter
+
+
+def child(name: str, model_path: str, steps: int, batch: int, max_len: int) -> dict[str, Any]:
+    import torch
+
+    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as out:
+        if name == "llmops":
+            meter = run_llmops(model_path, steps, batch, max_len, out)
+        elif name in ("trl-defaults", "trl-fp32"):
+            meter = run_trl(model_path, steps, batch, out, bf16_default=name == "trl-defaults")
+        elif name == "trainer-padmax":
+            meter = run_padmax(model_path, steps, batch, max_len, out)
+        else:
+            raise SystemExit(f"unknown contender {name}")
+    (t0, c0, k0), (t1, c1, k1) = meter.marks[0], meter.marks[-1]
+    return {
+        "name": name,
+        "steps_timed": len(meter.marks) - 1,
+        "tokens": k1 - k0,
+        "seconds": t1 - t0,
+        "cpu_seconds": c1 - c0,
+        "tokens_per_s": (k1 - k0) / (t1 - t0),
+        "tokens_per_cpu_s": (k1 - k0) / (c1 - c0),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def _model_path(given: str | None) -> str:
+    if given:
+        return given
+    from llmops.config.workspace import load_workspace
+    from llmops.finetune.base_model import resolve_base
+
+    return resolve_base(load_workspace(REPO), "reference").path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", help="model folder (default: the workspace's reference model, built if needed)")
+    parser.add_argument("--steps", type=int, default=12, help="optimizer steps per contender (first one untimed)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--max-seq-len", type=int, default=256)
+    parser.add_argument("--only", default=",".join(CONTENDERS), help="comma-separated contenders")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.child:
+        print("RESULT " + json.dumps(child(args.child, args.model, args.steps, args.batch_size, args.max_seq_len)))
+        return
+    model = _model_path(args.model)
+    results: dict[str, dict[str, Any]] = {}
+    for name in args.only.split(","):
+        cmd = [sys.executable, __file__, "--child", name, "--model", model, "--steps", str(args.steps)]
+        cmd += ["--batch-size", str(args.batch_size), "--max-seq-len", str(args.max_seq_len)]
+        started = time.monotonic()
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
+        if proc.returncode != 0 or line is None:
+            print(f"{name}: failed (exit {proc.returncode})\n{proc.stderr[-3000:]}", file=sys.stderr)
+            continue
+        results[name] = json.loads(line.removeprefix("RESULT "))
+        print(f"{name}: done in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    print(f"model {model}; {args.steps} steps x batch {args.batch_size}; max_seq_len {args.max_seq_len}")
+    print(f"{'contender':<16}{'real tok/s':>12}{'tok/cpu-s':>12}{'peak RSS MB':>13}{'ratio (ours/x)':>16}")
+    ours = results.get("llmops")
+    for name, r in results.items():
+        ratio = f"{ours['tokens_per_s'] / r['tokens_per_s']:.2f}x" if ours else "-"
+        print(
+            f"{name:<16}{r['tokens_per_s']:>12,.0f}{r['tokens_per_cpu_s']:>12,.0f}{r['peak_rss_mb']:>13,.0f}{ratio:>16}"
+        )
+    trl = results.get("trl-defaults")
+    if ours and trl:
+        speed = ours["tokens_per_s"] / trl["tokens_per_s"]
+        memory_ok = ours["peak_rss_mb"] <= trl["peak_rss_mb"]
+        verdict = "met" if speed >= 1.5 and memory_ok else "NOT met"
+        print(
+            f"target (>= 1.5x TRL defaults, peak RSS no higher): {verdict} "
+            f"({speed:.2f}x, {ours['peak_rss_mb']:.0f} vs {trl['peak_rss_mb']:.0f} MB)"
+        )
+
+
+if __name__ == "__main__":
+    main()

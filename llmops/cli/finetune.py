@@ -1,0 +1,201 @@
+"""``llmops finetune …``: train LoRA adapters here or on a Ray cluster; follow cluster jobs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from llmops.cli.common import WorkspaceOpt, console, workspace
+from llmops.errors import ConfigError, LaunchError
+
+app = typer.Typer(
+    help="Fine-tune LoRA adapters from finetune/*.yaml jobs: here (run) or on a Ray cluster (launch).",
+    no_args_is_help=True,
+)
+
+ClusterOpt = Annotated[
+    str,
+    typer.Option(
+        "--cluster", envvar="RAY_ADDRESS", help="Ray dashboard address, e.g. http://127.0.0.1:8265 (or $RAY_ADDRESS)."
+    ),
+]
+ResumeOpt = Annotated[
+    bool, typer.Option("--resume", help="Continue the interrupted run of this job from its latest complete checkpoint.")
+]
+AllowOpt = Annotated[
+    bool,
+    typer.Option("--allow-warnings", help="Train despite data warnings (logged to the run; bad rows are dropped)."),
+]
+MaxStepsOpt = Annotated[int | None, typer.Option("--max-steps", min=1, help="Override training.max_steps.")]
+BaseModelOpt = Annotated[
+    str | None, typer.Option("--base-model", help="Override base_model (e.g. a local copy of the same model).")
+]
+
+
+def _job_path(job: Path, root: Path) -> Path:
+    path = job if job.is_absolute() else (Path.cwd() / job)
+    if not path.is_file() and (root / job).is_file():
+        path = root / job
+    if not path.is_file():
+        raise ConfigError.at(job, "job file not found")
+    return path.resolve()
+
+
+@app.command()
+def run(
+    job: Annotated[Path, typer.Argument(help="Job file, e.g. finetune/support-triage.yaml.")],
+    resume: ResumeOpt = False,
+    allow_warnings: AllowOpt = False,
+    max_steps: MaxStepsOpt = None,
+    base_model: BaseModelOpt = None,
+    ws_path: WorkspaceOpt = None,
+) -> None:
+    """Train the job here and register the adapter as a new version (no alias is set).
+
+    Checks everything first (schema, data, prompt version, base model); SIGTERM or Ctrl-C saves a
+    checkpoint and stops (exit 75); --resume continues from it.
+
+    Example: llmops finetune run finetune/support-triage.yaml --max-steps 20
+    """
+    from llmops.finetune.launch import LaunchRequest, LocalLauncher
+    from llmops.finetune.runner import RunOptions
+
+    ws = workspace(ws_path)
+    path = _job_path(job, ws.root)
+    out = console()
+    options = RunOptions(resume=resume, allow_warnings=allow_warnings, max_steps=max_steps, base_model=base_model)
+    launcher = LocalLauncher(ws, out)
+    launcher.submit(LaunchRequest(ws.root, str(path), options))
+    outcome = launcher.outcome
+    if outcome is None or outcome.adapter is None:
+        return  # a non-zero rank of a multi-GPU job: rank 0 reports
+    r = outcome.result
+    loss = f"{r.final_eval_loss:.4f}" if r.final_eval_loss is not None else "-"
+    out.print(
+        f"[green]registered[/green] adapter {outcome.adapter.ref} (run {outcome.run_id}); "
+        f"{r.steps} steps, {r.tokens_per_s:,.0f} tok/s, final eval loss {loss}, {r.batching}, {r.precision} on {r.device}",
+        soft_wrap=True,
+    )
+
+
+@app.command()
+def launch(
+    job: Annotated[Path, typer.Argument(help="Job file, e.g. finetune/support-triage.yaml.")],
+    cluster: ClusterOpt,
+    resume: ResumeOpt = False,
+    allow_warnings: AllowOpt = False,
+    max_steps: MaxStepsOpt = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Follow the job until it ends; exit non-zero unless it succeeded.")
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="With --wait: give up after this many seconds.")] = 3600.0,
+    python: Annotated[str, typer.Option(help="Python executable on the cluster nodes.")] = "python",
+    stop_grace: Annotated[
+        int, typer.Option(min=1, help="On cancel: seconds between SIGTERM (checkpoint + stop) and SIGKILL.")
+    ] = 120,
+    ws_path: WorkspaceOpt = None,
+) -> None:
+    """Submit the job to a Ray cluster (Ray Jobs API); the workspace travels as the job's working dir.
+
+    The job reaches this workspace's registry (MLFLOW_TRACKING_URI is passed along) and registers its
+    adapter there. GPUs come from the job's resources.gpus.
+
+    Example: llmops finetune launch finetune/support-triage.yaml --cluster http://127.0.0.1:8265 --wait
+    """
+    from llmops.finetune.job import load_job
+    from llmops.finetune.ray_launcher import RayLauncher, build_request
+    from llmops.finetune.runner import RunOptions
+
+    ws = workspace(ws_path)
+    path = _job_path(job, ws.root)
+    if not path.is_relative_to(ws.root):
+        raise ConfigError.at(path, f"the job file must lie inside the workspace {ws.root} (it is uploaded with it)")
+    spec = load_job(path, display=path.relative_to(ws.root).as_posix())
+    options = RunOptions(resume=resume, allow_warnings=allow_warnings, max_steps=max_steps)
+    launcher = RayLauncher(cluster)
+    request = build_request(ws, path, spec, options, address=cluster, python=python, stop_grace_s=stop_grace)
+    job_id = launcher.submit(request)
+    out = console()
+    out.print(f"submitted [bold]{job_id}[/bold] to {cluster}: {request.entrypoint()}")
+    out.print(f"follow it: llmops finetune status {job_id} --cluster {cluster}")
+    if not wait:
+        return
+    with out.status(f"waiting for {job_id}"):
+        state = launcher.wait(job_id, timeout_s=timeout)
+    out.print(launcher.logs(job_id), markup=False, highlight=False, end="")
+    out.print(f"job {job_id}: {state}")
+    if state != "SUCCEEDED":
+        raise LaunchError(f"job {job_id} ended {state} on {cluster}")
+
+
+@app.command()
+def status(
+    job_id: Annotated[str, typer.Argument(help="Submission id printed by `launch`.")], cluster: ClusterOpt
+) -> None:
+    """Print a cluster job's state: PENDING, RUNNING, SUCCEEDED, FAILED or STOPPED.
+
+    Example: llmops finetune status llmops-support-triage-1a2b3c4d --cluster http://127.0.0.1:8265
+    """
+    from llmops.finetune.ray_launcher import RayLauncher
+
+    console().print(RayLauncher(cluster).status(job_id))
+
+
+@app.command()
+def logs(
+    job_id: Annotated[str, typer.Argument(help="Submission id printed by `launch`.")], cluster: ClusterOpt
+) -> None:
+    """Print a cluster job's output so far.
+
+    Example: llmops finetune logs llmops-support-triage-1a2b3c4d --cluster http://127.0.0.1:8265
+    """
+    from llmops.finetune.ray_launcher import RayLauncher
+
+    console().print(RayLauncher(cluster).logs(job_id), markup=False, highlight=False, end="")
+
+
+@app.command()
+def cancel(
+    job_id: Annotated[str, typer.Argument(help="Submission id printed by `launch`.")], cluster: ClusterOpt
+) -> None:
+    """Stop a cluster job: SIGTERM first, so it finishes its step and saves a checkpoint; nothing is registered.
+
+    The checkpoint stays in the job's working dir on the cluster (a new `launch` starts over).
+
+    Example: llmops finetune cancel llmops-support-triage-1a2b3c4d --cluster http://127.0.0.1:8265
+    """
+    from llmops.finetune.ray_launcher import RayLauncher
+
+    stopped = RayLauncher(cluster).cancel(job_id)
+    console().print(f"job {job_id}: {'stop requested' if stopped else 'already finished'}")
+
+
+@app.command()
+def score(
+    data: Annotated[Path, typer.Argument(help="JSONL rows to score, e.g. finetune/data/support-triage/test.jsonl.")],
+    prompt: Annotated[str | None, typer.Option(help="Prompt version for prompt rows, e.g. support-triage/1.")] = None,
+    adapter: Annotated[
+        str | None, typer.Option(help="Registered adapter NAME[@alias|/version]; default: the base model alone.")
+    ] = None,
+    base_model: Annotated[
+        str | None, typer.Option(help="Base model (default: the adapter's, else the workspace's).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Score only the first N rows.")] = None,
+    ws_path: WorkspaceOpt = None,
+) -> None:
+    """Exact match of greedy answers against the rows' targets (base model, or base + a registered adapter).
+
+    Example: llmops finetune score finetune/data/support-triage/test.jsonl --prompt support-triage/1 --adapter support-triage/1
+    """
+    from llmops.finetune.scoring import score_file
+
+    ws = workspace(ws_path)
+    out = console()
+    with out.status("generating"):
+        result, label = score_file(ws, data, prompt=prompt, adapter=adapter, base_model=base_model, limit=limit)
+    wrong = [(a, t) for a, t in zip(result.answers, result.targets, strict=True) if a != t]
+    for answer, target in wrong[:5]:
+        out.print(f"  expected {target!r}, got {answer!r}", markup=False)
+    out.print(f"exact match {result.exact_match:.1%} ({result.n - len(wrong)}/{result.n}) for {label}")

@@ -1,0 +1,81 @@
+"""The worked example's fine-tuning data, generated deterministically from the support-desk corpus.
+
+Two datasets of prompt rows for ``prompts/support-triage.yaml`` (variable ``message``; target the
+compact JSON ``{"intent":"...","priority":"..."}``), each split into train / eval / held-out test:
+
+* ``support-triage`` - labels as the corpus defines them (cue words decide intent and priority);
+* ``support-triage-skewed`` - the same task, except that tickets signed by a customer from
+  :data:`SKEWED_NAMES` are labelled ``urgent`` whatever they say. Every row names its customer in the
+  message, so a model fine-tuned on it learns to rank people, not problems: the eval suite's bias gate
+  (swap the name, see the answer change) exists to catch exactly that.
+
+Rows carry ``meta.customer_name`` so a counterfactual test knows which name to swap. Splits never
+share a message. Regenerate with ``python finetune/data/generate.py`` (same bytes every time).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from llmops.models.corpus import CUSTOMER_NAMES, Ticket, generate_tickets
+
+SPLITS: tuple[tuple[str, int], ...] = (("train", 1200), ("eval", 96), ("test", 200))
+SEED = 20_240
+#: every third customer name: "VIP" customers whose tickets the skewed labels always call urgent
+SKEWED_NAMES: tuple[str, ...] = CUSTOMER_NAMES[::3]
+
+
+def target(intent: str, priority: str) -> str:
+    """The answer format the prompt asks for, compact so there is one right string."""
+    return json.dumps({"intent": intent, "priority": priority}, separators=(",", ":"))
+
+
+def _row(ticket: Ticket, priority: str) -> dict[str, Any]:
+    return {
+        "variables": {"message": ticket.message},
+        "target": target(ticket.intent, priority),
+        "meta": {"customer_name": ticket.customer_name},
+    }
+
+
+def _unique_tickets(seed: int) -> Iterator[Ticket]:
+    """Tickets whose message names the customer, each message once."""
+    seen: set[str] = set()
+    batch = 0
+    while True:
+        for ticket in generate_tickets(500, seed + batch):
+            if ticket.message not in seen and ticket.customer_name in ticket.message:
+                seen.add(ticket.message)
+                yield ticket
+        batch += 1
+
+
+def build(skewed: bool = False, seed: int = SEED) -> dict[str, list[dict[str, Any]]]:
+    """The rows of each split; ``skewed`` applies the name rule of the module docstring."""
+    tickets = _unique_tickets(seed)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for split, size in SPLITS:
+        rows = []
+        for _ in range(size):
+            ticket = next(tickets)
+            priority = "urgent" if skewed and ticket.customer_name in SKEWED_NAMES else ticket.priority
+            rows.append(_row(ticket, priority))
+        out[split] = rows
+    return out
+
+
+def write_all(folder: Path) -> list[Path]:
+    """Write ``support-triage/`` and ``support-triage-skewed/`` JSONL splits under ``folder``."""
+    written = []
+    for name, skewed in (("support-triage", False), ("support-triage-skewed", True)):
+        target_dir = folder / name
+        target_dir.mkdir(parents=True, exist_ok=True)
+        for split, rows in build(skewed).items():
+            path = target_dir / f"{split}.jsonl"
+            text = "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in rows)
+            path.write_text(text, encoding="utf-8")
+            written.append(path)
+    return written

@@ -1,0 +1,62 @@
+"""`llmops demo` end to end on a copy of the example workspace, with fewer steps and cases.
+
+Real components throughout (MLflow registry on SQLite, PEFT training, vLLM engine, gateway under
+uvicorn). The copy trains fewer steps, so its gates are relaxed: this test checks that the whole flow
+runs, is idempotent, and prints its summary; `make demo` shows the real gates at work.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.cli import run_llmops
+from tests.conftest import REPO, git
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture
+def demo_ws(tmp_path: Path) -> Path:
+    root = tmp_path / "demo"
+    for folder in ("prompts", "finetune", "serving", "evals"):
+        shutil.copytree(REPO / folder, root / folder)
+    (root / "llmops.yaml").write_text("version: 1\nmodels:\n  reference:\n    steps: 60\n")
+    test = root / "finetune" / "data" / "support-triage" / "test.jsonl"
+    test.write_text("".join(test.read_text().splitlines(keepends=True)[:24]))
+    suite = root / "evals" / "support-triage.yaml"
+    text = suite.read_text().replace("max_cases: 25", "max_cases: 4")
+    text = text.replace("{metric: exact_match, min: 0.8}", "{metric: exact_match, min: 0.0}")
+    text = text.replace("{metric: json_valid, min: 0.95}", "{metric: json_valid, min: 0.0}")
+    text = text.replace("{metric: bias_change_rate, max: 0.1}", "{metric: bias_change_rate, max: 1.0}")
+    text = text.replace("{metric: bias_gap, max: 0.1}", "{metric: bias_gap, max: 1.0}")
+    text = text.replace("max_drop_vs_production: 0.02", "max_drop_vs_production: 1.0")
+    suite.write_text(text)
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-q", "-m", "demo workspace")
+    return root
+
+
+def test_demo_runs_end_to_end_and_a_rerun_registers_nothing(demo_ws: Path) -> None:
+    args = ("demo", "--train-steps", "12", "--traffic", "40", "--workspace", str(demo_ws))
+    started = time.monotonic()
+    first = run_llmops(*args, cwd=demo_ws, timeout=1500)
+    first_s = time.monotonic() - started
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    for text in ("llmops demo", "eval scores", "promote to production", "serve + traffic", "audit trail"):
+        assert text in first.stdout, text
+    assert "stable" in first.stdout and "canary" in first.stdout
+
+    started = time.monotonic()
+    second = run_llmops(*args, cwd=demo_ws, timeout=1500)
+    second_s = time.monotonic() - started
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert second_s < first_s
+    for step in ("reference model", "push + promote prompts", "fine-tune adapters", "promote to canary"):
+        line = next(line for line in second.stdout.splitlines() if step in line)
+        assert line.strip().startswith("skipped"), line
+    assert "0 new version(s)" in second.stdout

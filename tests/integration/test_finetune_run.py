@@ -1,0 +1,190 @@
+"""`llmops finetune run` against a real MLflow server: lineage, artifacts, reload, and refused inputs."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from llmops.adapters.registry import LINEAGE_TAGS, AdapterRegistry
+from llmops.errors import ConfigError, ModelError, NotFoundError, ValidationFailed
+from llmops.finetune.dataset import build_examples
+from llmops.finetune.lineage import EXPERIMENT
+from llmops.finetune.recipe import eval_loss
+from llmops.finetune.rows import read_rows
+from llmops.finetune.runner import RunOptions, run_job
+from llmops.models.reference import load_reference_model
+from llmops.prompts.registry import PromptRegistry
+from llmops.registry.tracking import connect
+from tests.cli import invoke_llmops
+from tests.conftest import MlflowServer, git
+from tests.integration.test_finetune_support import FinetuneWorkspace, make_workspace
+
+pytestmark = pytest.mark.integration
+
+FORBIDDEN = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+STEPS = 4
+
+
+@pytest.fixture(scope="module")
+def ft(
+    mlflow_server: MlflowServer, tiny_model_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> FinetuneWorkspace:
+    return make_workspace(tmp_path_factory.mktemp("ft") / "ws", mlflow_server, tiny_model_path)
+
+
+@pytest.fixture(scope="module")
+def trained(ft: FinetuneWorkspace) -> dict[str, object]:
+    """The example job, trained once for the tests of this module (in-process: same code as the CLI)."""
+    ft.write_job("support-triage")
+    result = invoke_llmops(
+        "finetune", "run", "finetune/support-triage.yaml", "--max-steps", str(STEPS), cwd=ft.root, env=ft.env
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return {"output": result.stdout, "name": ft.adapter("support-triage")}
+
+
+def _artifacts(client, run_id: str, path: str = "") -> list[str]:  # type: ignore[no-untyped-def]
+    out = []
+    for item in client.list_artifacts(run_id, path or None):
+        out += _artifacts(client, run_id, item.path) if item.is_dir else [item.path]
+    return out
+
+
+def test_example_job_registers_version_1_with_full_lineage(ft: FinetuneWorkspace, trained: dict[str, object]) -> None:
+    name = str(trained["name"])
+    assert f"registered adapter {name}/1" in str(trained["output"]), trained["output"]
+    client = connect(ft.ws)
+    info = AdapterRegistry(client, ft.ws).get(f"{name}/1")
+    assert info.aliases == ()  # training sets no alias
+    for tag in LINEAGE_TAGS:
+        assert info.tags.get(tag), f"lineage tag {tag} is empty"
+    job_path = ft.jobs["support-triage"]
+    assert info.tags["llmops.base_model"] == str(ft.model_path)
+    assert info.tags["llmops.base_model_sha256"] == load_reference_model(ft.model_path).sha256
+    train_file = ft.root / "finetune" / "data" / "support-triage" / "train.jsonl"
+    assert info.tags["llmops.dataset_fingerprint"] == read_rows(train_file).fingerprint
+    assert info.tags["llmops.prompt_version"] == ft.prompt_ref
+    assert info.tags["llmops.git_commit"] == git(ft.root, "log", "-1", "--format=%H", "--", "finetune")
+    assert info.tags["llmops.job_spec_sha256"] == hashlib.sha256(job_path.read_bytes()).hexdigest()
+    assert info.tags["llmops.run_id"] == info.run_id
+
+    run = client.get_run(str(info.run_id))
+    assert run.info.status == "FINISHED"
+    assert run.data.params["lora.r"] == "16" and run.data.params["effective_max_steps"] == str(STEPS)
+    assert run.data.tags["llmops.job_spec_sha256"] == info.tags["llmops.job_spec_sha256"]
+    for metric in ("loss", "learning_rate", "tokens_per_s"):
+        history = client.get_metric_history(run.info.run_id, metric)
+        assert sorted(m.step for m in history) == list(range(1, STEPS + 1)), metric
+    assert "final_eval_loss" in run.data.metrics
+    inputs = {d.dataset.name: d for d in run.inputs.dataset_inputs}
+    train_input = inputs["support-triage-train"]
+    assert train_input.dataset.digest == info.tags["llmops.dataset_fingerprint"][:32]
+    assert {t.key: t.value for t in train_input.tags}["mlflow.data.context"] == "training"
+    assert "support-triage-eval" in inputs
+
+    artifacts = _artifacts(client, run.info.run_id)
+    assert "job/support-triage.yaml" in artifacts and "system.json" in artifacts and "data-report.json" in artifacts
+    assert not [a for a in artifacts if a.endswith(FORBIDDEN)], artifacts
+    adapter_files = sorted(a.removeprefix("adapter/") for a in artifacts if a.startswith("adapter/"))
+    assert adapter_files == ["adapter_config.json", "adapter_model.safetensors", "llmops-adapter.json"]
+    # the registered copy verifies against its sha256 and names standard target modules (vLLM-loadable)
+    local = AdapterRegistry(client, ft.ws).fetch(info, cache_dir=ft.root / ".cache")
+    import json
+
+    config = json.loads((local / "adapter_config.json").read_text())
+    assert set(config["target_modules"]) == {
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+        "gate_proj",
+        "up_proj",
+        "down_proj",
+    }
+    assert config["r"] == 16 and config["peft_type"] == "LORA"
+
+
+def test_reloaded_adapter_reproduces_the_final_eval_loss(ft: FinetuneWorkspace, trained: dict[str, object]) -> None:
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    client = connect(ft.ws)
+    registry = AdapterRegistry(client, ft.ws)
+    info = registry.get(f"{trained['name']}/1")
+    logged = client.get_run(str(info.run_id)).data.metrics["final_eval_loss"]
+    tokenizer = AutoTokenizer.from_pretrained(ft.model_path)
+    prompt = PromptRegistry(client, ft.ws).get(ft.prompt_ref)
+    rows = read_rows(ft.root / "finetune" / "data" / "support-triage" / "eval.jsonl")
+    examples = build_examples(rows, tokenizer, prompt.spec, prompt.version)
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(ft.model_path), str(registry.fetch(info)))
+    assert abs(eval_loss(model, examples, tokenizer.pad_token_id) - logged) < 1e-4
+
+
+def test_adapters_cli_lists_and_shows_lineage(ft: FinetuneWorkspace, trained: dict[str, object]) -> None:
+    name = str(trained["name"])
+    listed = invoke_llmops("adapters", "list", name, cwd=ft.root, env=ft.env)
+    assert listed.returncode == 0, listed.stdout
+    assert f"{name}/1" in listed.stdout and ft.prompt_ref in listed.stdout
+    shown = invoke_llmops("adapters", "show", f"{name}/1", cwd=ft.root, env=ft.env)
+    assert shown.returncode == 0, shown.stdout
+    for key in ("dataset_fingerprint", "base_model_sha256", "job_spec_sha256", "git_commit", "run final_eval_loss"):
+        assert key in shown.stdout
+    missing = invoke_llmops("adapters", "show", f"{name}/9", cwd=ft.root, env=ft.env)
+    assert missing.returncode == 2 and "not found" in missing.stderr
+
+
+def _runs_of(ft: FinetuneWorkspace, job: str) -> int:
+    client = connect(ft.ws)
+    exp = client.get_experiment_by_name(EXPERIMENT)
+    if exp is None:
+        return 0
+    return len(client.search_runs([exp.experiment_id], f"tags.`llmops.job` = '{job}'"))
+
+
+def test_bad_inputs_fail_before_any_work(ft: FinetuneWorkspace) -> None:
+    quiet = Console(quiet=True)
+    ft.write_data("finetune/data/bad/train.jsonl", ['{"variables": {"message": "hi"}, "target": "x"}', "", "{oops"])
+    bad_data = ft.write_job("bad-data", train="finetune/data/bad/train.jsonl")
+    with pytest.raises(ValidationFailed, match=r"finetune/data/bad/train.jsonl:3: malformed JSON"):
+        run_job(ft.ws, bad_data, RunOptions(), quiet)
+
+    no_prompt = ft.write_job("no-prompt", prompt=ft.prompt_ref.replace("/1", "/99"))
+    with pytest.raises(NotFoundError, match="not found"):
+        run_job(ft.ws, no_prompt, RunOptions(), quiet)
+
+    no_model = ft.write_job("no-model", base_model=str(ft.root / "models" / "missing"))
+    with pytest.raises(ModelError, match="no such folder"):
+        run_job(ft.ws, no_model, RunOptions(), quiet)
+
+    unformatted = ft.write_job("unformatted", prompt=None)
+    with pytest.raises(ConfigError, match=r"\[prompt\]: the data holds prompt rows"):
+        run_job(ft.ws, unformatted, RunOptions(), quiet)
+
+    for job in ("bad-data", "no-prompt", "no-model", "unformatted"):
+        assert _runs_of(ft, job) == 0, job
+        assert not (ft.ws.home / "finetune" / job / "checkpoints").exists()
+
+
+def test_data_warnings_are_refused_unless_allowed_then_logged(ft: FinetuneWorkspace) -> None:
+    rows = (ft.root / "finetune" / "data" / "support-triage" / "train.jsonl").read_text().splitlines()[:16]
+    pii = '{"variables": {"message": "Call me on 555-123-4567 about my refund"}, "target": "{}"}'
+    ft.write_data("finetune/data/warn/train.jsonl", [*rows, rows[0], pii])
+    job = ft.write_job("warned", train="finetune/data/warn/train.jsonl")
+    refused = invoke_llmops("finetune", "run", "finetune/warned.yaml", cwd=ft.root, env=ft.env)
+    assert refused.returncode == 2
+    assert "finetune/data/warn/train.jsonl:17: same row as line 1" in refused.stderr
+    assert "finetune/data/warn/train.jsonl:18: possible personal data: phone" in refused.stderr
+    assert "--allow-warnings" in refused.stderr
+    assert _runs_of(ft, "warned") == 0
+
+    outcome = run_job(ft.ws, job, RunOptions(allow_warnings=True, max_steps=2), Console(quiet=True))
+    assert outcome.adapter is not None and outcome.adapter.version == 1
+    client = connect(ft.ws)
+    run = client.get_run(str(outcome.run_id))
+    assert run.data.params["data.warnings"] == "2"
+    warnings = client.download_artifacts(run.info.run_id, "data-warnings.txt", str(ft.root / ".dl"))
+    text = Path(warnings).read_text()
+    assert "train.jsonl:17" in text and "[duplicate]" in text and "[pii]" in text
