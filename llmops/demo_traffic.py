@@ -60,7 +60,7 @@ def start_gateway(ws: Workspace, engine_url: str, *, canary_weight: int) -> Iter
     key = os.environ.get(DEMO_KEY_ENV) or secrets.token_urlsafe(24)
     os.environ[DEMO_KEY_ENV] = key  # the eval client and the traffic below authenticate with it
     port = free_port()
-    argv = [sys.executable, "-m", "llmops.cli.main", "serve", "gateway", "--config", str(config), "--port", str(port),
+    argv = [sys.executable, "-m", "llmops", "serve", "gateway", "--config", str(config), "--port", str(port),
             "--workspace", str(ws.root)]  # fmt: skip
     proc = ManagedProcess(
         "gateway", argv, ws.logs_dir / "demo-gateway.log", env={**os.environ, DEMO_KEY_ENV: key}
