@@ -28,6 +28,13 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+def port_in_use(host: str, port: int) -> bool:
+    """True when something accepts TCP connections on ``host:port`` (no HTTP round trip, so no slow answer)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(2.0)
+        return s.connect_ex((host, port)) == 0
+
+
 def http_ok(url: str, timeout: float = 2.0) -> bool:
     """True when GET ``url`` answers 2xx."""
     try:

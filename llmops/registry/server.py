@@ -13,7 +13,7 @@ from pathlib import Path
 
 from llmops.config.workspace import Workspace
 from llmops.errors import RegistryError
-from llmops.process import ManagedProcess, http_ok
+from llmops.process import ManagedProcess, http_ok, port_in_use
 
 
 def server_argv(backend_uri: str, artifacts: Path, host: str, port: int, workers: int = 1) -> list[str]:
@@ -53,7 +53,7 @@ def start_server(
     host = host or ws.settings.registry.server.host
     port = port or ws.settings.registry.server.port
     url = f"http://{host}:{port}"
-    if http_ok(url + "/health", timeout=1):
+    if port_in_use(host, port):
         raise RegistryError(f"something already answers on {url}; choose another --port")
     ws.home.mkdir(parents=True, exist_ok=True)
     ws.artifact_root.mkdir(parents=True, exist_ok=True)
