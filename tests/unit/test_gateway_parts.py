@@ -29,9 +29,9 @@ REPO = Path(__file__).resolve().parents[2]
 def test_the_example_gateway_config_is_valid() -> None:
     spec = load_gateway_file(REPO / "serving" / "gateway.yaml")
     route = spec.routes["support-triage"]
-    assert [(t.name, t.weight, t.adapter) for t in route.targets] == [
-        ("stable", 90, "support-triage@production"),
-        ("canary", 10, "support-triage@canary"),
+    assert [(t.name, t.weight, t.release, t.prompt) for t in route.targets] == [
+        ("stable", 90, "production", "support-triage@production"),
+        ("canary", 10, "canary", "support-triage@production"),
     ]
     env = {"LLMOPS_GATEWAY_KEY": "k1", "LLMOPS_GATEWAY_ADMIN_KEY": "k2"}
     settings = settings_from_file(spec, home=Path("/h"), env=env)
