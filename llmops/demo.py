@@ -172,8 +172,8 @@ def _evaluate(st: DemoState) -> StepResult:
                 reason="initial release: the base model serves until an adapter passes its evals")  # fmt: skip
         st.notes.append("production started as the base model (forced, audited)")
     try:
-        promote(st.ws, ROUTE, adapter=st.adapters["skewed"], prompt=st.prompt, stage="canary")
-        refused = "NOT refused (unexpected)"
+        check_promotable(st.ws, ROUTE, adapter=st.adapters["skewed"], prompt=st.prompt)
+        refused = "NOT refused (its evals passed)"
     except PromotionRefused as exc:
         refused = "refused"
         st.out.print(f"  promote skewed → canary: [red]refused[/red]: {exc}")

@@ -160,6 +160,16 @@ def _detail(rv: ReleaseVersion) -> str:
     return f"adapter {rv.adapter}, prompt {rv.prompt}"
 
 
+def check_promotable(ws: Workspace, route: str, *, adapter: str | None, prompt: str | None) -> list[str]:
+    """The eval record ids that allow promoting (adapter, prompt) on ``route``; PromotionRefused if none."""
+    client = connect(ws)
+    release = resolve(
+        AdapterRegistry(client, ws), PromptRegistry(client, ws),
+        base_model=ws.settings.models.base_model, adapter=adapter, prompt=prompt,
+    )  # fmt: skip
+    return passing_records(ws, route, release)
+
+
 def promote(
     ws: Workspace, route: str, *, adapter: str | None, prompt: str | None, stage: str = "production",
     force: bool = False, reason: str = "", fault: Callable[[int], None] = _fault_hook,
