@@ -161,7 +161,7 @@ def _eval(st: DemoState, label: str, candidate: str, *, endpoint: str, gateway_t
 
 
 def _evaluate(st: DemoState) -> StepResult:
-    from llmops.promotion import promote
+    from llmops.promotion import check_promotable, promote
     from llmops.registry.tracking import connect
     from llmops.release_store import ReleaseStore
 
