@@ -174,28 +174,53 @@ def cancel(
 
 @app.command()
 def score(
-    data: Annotated[Path, typer.Argument(help="JSONL rows to score, e.g. finetune/data/support-triage/test.jsonl.")],
-    prompt: Annotated[str | None, typer.Option(help="Prompt version for prompt rows, e.g. support-triage/1.")] = None,
+    target: Annotated[
+        Path, typer.Argument(help="A job file (scores its held-out `test:` split) or a JSONL file of rows.")
+    ],
+    prompt: Annotated[
+        str | None,
+        typer.Option(help="Prompt version for prompt rows (default: the adapter's training prompt, else the job's)."),
+    ] = None,
     adapter: Annotated[
         str | None, typer.Option(help="Registered adapter NAME[@alias|/version]; default: the base model alone.")
     ] = None,
     base_model: Annotated[
-        str | None, typer.Option(help="Base model (default: the adapter's, else the workspace's).")
+        str | None, typer.Option(help="Base model (default: the job's, else the adapter's, else the workspace's).")
     ] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Score only the first N rows.")] = None,
     ws_path: WorkspaceOpt = None,
 ) -> None:
     """Exact match of greedy answers against the rows' targets (base model, or base + a registered adapter).
 
-    Example: llmops finetune score finetune/data/support-triage/test.jsonl --prompt support-triage/1 --adapter support-triage/1
+    Example: llmops finetune score finetune/support-triage.yaml --adapter support-triage-lora/1
     """
     from llmops.finetune.scoring import score_file
 
     ws = workspace(ws_path)
+    data, fallback_prompt = target, None
+    if target.suffix in (".yaml", ".yml"):
+        from llmops.finetune.job import load_job
+
+        path = _job_path(target, ws.root)
+        job = load_job(path, display=str(target))
+        test = job.test_path(ws.root)
+        if test is None:
+            raise ConfigError.at(
+                target, "the job has no held-out split: set `test:` or pass a JSONL file", field="test"
+            )
+        data, fallback_prompt, base_model = test, job.prompt, base_model or job.base_model
     out = console()
     with out.status("generating"):
-        result, label = score_file(ws, data, prompt=prompt, adapter=adapter, base_model=base_model, limit=limit)
+        result, label = score_file(
+            ws,
+            data,
+            prompt=prompt,
+            adapter=adapter,
+            base_model=base_model,
+            limit=limit,
+            fallback_prompt=fallback_prompt,
+        )
     wrong = [(a, t) for a, t in zip(result.answers, result.targets, strict=True) if a != t]
-    for answer, target in wrong[:5]:
-        out.print(f"  expected {target!r}, got {answer!r}", markup=False)
-    out.print(f"exact match {result.exact_match:.1%} ({result.n - len(wrong)}/{result.n}) for {label}")
+    for answer, expected in wrong[:5]:
+        out.print(f"  expected {expected!r}, got {answer!r}", markup=False, soft_wrap=True)
+    out.print(f"exact match {result.exact_match:.1%} ({result.n - len(wrong)}/{result.n}) for {label}; rows {data}")

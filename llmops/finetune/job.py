@@ -9,10 +9,11 @@ Example::
     base_model: reference                     # 'reference', a hub id, or a path (relative to the workspace)
     train: finetune/data/support-triage/train.jsonl
     eval: finetune/data/support-triage/eval.jsonl
+    test: finetune/data/support-triage/test.jsonl   # held out: `llmops finetune score` reads it
     prompt: support-triage@production         # formats prompt rows; required when the data has them
-    adapter: support-triage                   # registered model the new version is added to
-    lora: {r: 16, alpha: 32, dropout: 0.05}
-    training: {max_steps: 60, lr: 1.0e-3, batch_size: 16, max_seq_len: 256}
+    adapter: support-triage-lora              # registered model the new version is added to (not a prompt's name)
+    lora: {r: 16, alpha: 32, dropout: 0.0}
+    training: {max_steps: 500, lr: 1.0e-3, batch_size: 4, max_seq_len: 256}
     resources: {gpus: 0}
 """
 
@@ -64,6 +65,7 @@ class TrainingSettings(_Strict):
     packing: bool = Field(True, description="padding-free batches where the model supports them")
     seed: int = Field(0, ge=0)
     precision: Precision = Field("auto", description="auto = bf16 on GPUs that support it, else fp32")
+    gradient_checkpointing: bool = Field(False, description="recompute activations: less memory, ~1/3 more compute")
     save_steps: int = Field(50, ge=1, description="checkpoint every N optimizer steps")
     eval_steps: int | None = Field(None, ge=1, description="evaluate every N steps (always at the end)")
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
@@ -89,6 +91,7 @@ class FinetuneJob(_Strict):
     base_model: str = Field("reference", min_length=1, description="'reference', a hub id, or a local path")
     train: str = Field(min_length=1, description="JSONL training data, relative to the workspace")
     eval: str | None = Field(None, min_length=1, description="JSONL eval data (loss every eval_steps and at the end)")
+    test: str | None = Field(None, min_length=1, description="held-out JSONL, never trained on: `finetune score`")
     prompt: str | None = Field(None, description="prompt version formatting prompt rows: NAME@alias or NAME/3")
     adapter: str = Field(pattern=f"^{NAME_PATTERN}$", description="registered adapter name to add a version to")
     lora: LoraSettings = LoraSettings()
@@ -115,6 +118,9 @@ class FinetuneJob(_Strict):
         if self.eval:
             out["eval"] = _resolve(root, self.eval)
         return out
+
+    def test_path(self, root: Path) -> Path | None:
+        return _resolve(root, self.test) if self.test else None
 
     def flat_params(self) -> dict[str, str]:
         """Every setting as ``section.field`` strings, for the run's params."""
@@ -165,9 +171,13 @@ def check_job_file(path: Path, root: Path, *, display: str | None = None) -> tup
         job = FinetuneJob.model_validate(data)
     except ValidationError as exc:
         return None, problems_from_validation(exc, shown, lines)
+    paths = job.data_paths(root)
+    test = job.test_path(root)
+    if test is not None:
+        paths["test"] = test
     problems = [
         Problem(shown, f"data file not found: {p}", field=split, line=line_of(lines, (split,)))
-        for split, p in job.data_paths(root).items()
+        for split, p in paths.items()
         if not p.is_file()
     ]
     return job, problems

@@ -16,6 +16,10 @@ Steps:
 5. train, resuming from a complete checkpoint when asked; SIGTERM saves a checkpoint and stops;
 6. compute the final eval loss (token-weighted, on padded batches: the number a reloaded adapter
    reproduces) and save the adapter with safetensors.
+
+The loss is taken on assistant tokens only, and the vocabulary projection is computed only at those
+positions (:mod:`llmops.finetune.loss`): the same value as the stock loss, without the logits of the
+prompt positions.
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ class RecipeConfig:
     packing: bool = True
     seed: int = 0
     precision: Literal["auto", "fp32", "bf16"] = "auto"
+    gradient_checkpointing: bool = False
     save_steps: int = 50
     eval_steps: int | None = None
     warmup_ratio: float = 0.1
@@ -132,7 +137,9 @@ def train(
     extra_callbacks: Sequence[TrainerCallback] = (),
 ) -> TrainResult:
     """Fine-tune a LoRA adapter on ``train_examples``; see the module docstring for the steps."""
-    from transformers import PrinterCallback, Trainer, TrainingArguments
+    from transformers import PrinterCallback, TrainingArguments
+
+    from llmops.finetune.loss import TargetOnlyTrainer
 
     # 1. device and precision
     precision, dtype = resolve_precision(cfg.precision)
@@ -175,6 +182,8 @@ def train(
         seed=cfg.seed,
         data_seed=cfg.seed,
         bf16=precision == "bf16",
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False} if cfg.gradient_checkpointing else None,
         use_cpu=device == "cpu",
         report_to="none",
         disable_tqdm=True,
@@ -189,7 +198,7 @@ def train(
     marker = MarkCheckpoints(cfg.checkpoint_info)
     display = ProgressDisplay(console) if console is not None else None
     telemetry = Telemetry(on_metrics, display)
-    trainer = Trainer(
+    trainer = TargetOnlyTrainer(
         model=model,
         args=args,
         train_dataset=train_ds,

@@ -130,7 +130,11 @@ def prepare(ws: Workspace, job_path: Path, options: RunOptions, client: MlflowCl
     spec, version = (prompt.spec, prompt.version) if prompt else (None, None)
     train_examples = build_examples(train_rows, tokenizer, spec, version)
     eval_examples = build_examples(eval_rows, tokenizer, spec, version) if eval_rows else []
-    report = check_data(train_rows, train_examples, eval_rows, eval_examples, max_seq_len=job.training.max_seq_len)
+    test_path = job.test_path(ws.root)
+    test_rows = read_rows(test_path, display=_shown(ws, test_path)) if test_path else None
+    report = check_data(
+        train_rows, train_examples, eval_rows, eval_examples, max_seq_len=job.training.max_seq_len, test_rows=test_rows
+    )
     if report.warnings and not options.allow_warnings:
         hint = Problem(shown, f"{len(report.warnings)} data warning(s): fix the data, or pass --allow-warnings")
         raise ValidationFailed([f.problem for f in report.warnings] + [hint])
@@ -195,6 +199,7 @@ def _recipe_config(prepared: PreparedJob, output_dir: Path, max_steps: int | Non
         packing=t.packing,
         seed=t.seed,
         precision=t.precision,
+        gradient_checkpointing=t.gradient_checkpointing,
         save_steps=t.save_steps,
         eval_steps=t.eval_steps,
         warmup_ratio=t.warmup_ratio,

@@ -112,11 +112,13 @@ def score_file(
     adapter: str | None = None,
     base_model: str | None = None,
     limit: int | None = None,
+    fallback_prompt: str | None = None,
 ) -> tuple[ScoreResult, str]:
     """Exact match on a JSONL file of a workspace; the adapter is fetched from the registry (sha256-checked).
 
-    The base model defaults to the adapter's ``llmops.base_model`` lineage tag, else the workspace's.
-    Returns the result and a label naming what was scored.
+    Defaults come from the adapter's lineage: its base model (``llmops.base_model``) and the prompt
+    version it was trained with (``llmops.prompt_version``), then ``fallback_prompt``; the base model
+    falls back to the workspace's. Returns the result and a label naming what was scored.
     """
     from transformers import AutoTokenizer
 
@@ -127,7 +129,7 @@ def score_file(
     from llmops.registry.tracking import connect
 
     rows = read_rows(data)
-    needs_registry = adapter is not None or prompt is not None
+    needs_registry = adapter is not None or prompt is not None or fallback_prompt is not None
     client = connect(ws) if needs_registry else None
     adapter_dir = None
     label = "the base model"
@@ -137,7 +139,9 @@ def score_file(
         info = registry.get(adapter)
         adapter_dir = registry.fetch(info)
         base_ref = base_model or info.tags.get("llmops.base_model") or base_ref
+        prompt = prompt or info.tags.get("llmops.prompt_version") or None
         label = f"adapter {info.ref}"
+    prompt = prompt or fallback_prompt
     spec, version = None, None
     if prompt is not None and client is not None:
         from llmops.prompts.registry import PromptRegistry

@@ -215,12 +215,16 @@ def check_data(
     eval_examples: Sequence[Example] | None = None,
     *,
     max_seq_len: int | None = None,
+    test_rows: RowFile | None = None,
 ) -> DataReport:
-    """Check the train file and, when given, the eval file (with its overlap against train)."""
+    """Check the train file and, when given, the eval and held-out test files (each with its overlap
+    against train; the test split is not tokenized, it is never trained on)."""
     splits = [check_split("train", train, train_examples, max_seq_len)]
+    train_inputs: dict[str, int] = {}
+    for row in train.rows:
+        train_inputs.setdefault(input_key(row), row.line)
     if eval_rows is not None:
-        train_inputs: dict[str, int] = {}
-        for row in train.rows:
-            train_inputs.setdefault(input_key(row), row.line)
         splits.append(check_split("eval", eval_rows, eval_examples, max_seq_len, train_inputs))
+    if test_rows is not None:
+        splits.append(check_split("test", test_rows, None, None, train_inputs))
     return DataReport(splits)

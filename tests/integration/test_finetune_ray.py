@@ -22,6 +22,7 @@ import psutil
 import pytest
 
 from llmops.adapters.registry import AdapterRegistry
+from llmops.finetune.ray_launcher import RayLauncher
 from llmops.process import free_port, http_ok
 from llmops.registry.tracking import connect
 from tests.cli import run_llmops
@@ -173,19 +174,14 @@ def test_cancel_stops_the_job_with_a_checkpoint_and_registers_nothing(ft: Finetu
     found = re.search(r"submitted (llmops-long-[0-9a-f]{8})", launched.stdout)
     assert found, launched.stdout
     job_id = found.group(1)
+    ray = RayLauncher(ray_head.address)  # polling in-process; the commands under test run as the real CLI
     deadline = time.monotonic() + 240
-    logs = ""
-    while "step 10/400" not in logs and time.monotonic() < deadline:  # training is under way
-        time.sleep(1)
-        logs = run_llmops("finetune", "logs", job_id, "--cluster", ray_head.address, cwd=ft.root).stdout
-    assert "step 10/400" in logs, logs
+    while "step 10/400" not in ray.logs(job_id) and time.monotonic() < deadline:  # training is under way
+        time.sleep(0.5)
+    assert "step 10/400" in ray.logs(job_id), ray.logs(job_id)
     cancelled = run_llmops("finetune", "cancel", job_id, "--cluster", ray_head.address, cwd=ft.root)
     assert cancelled.returncode == 0 and "stop requested" in cancelled.stdout
-    state = ""
-    while state not in ("STOPPED", "FAILED", "SUCCEEDED") and time.monotonic() < deadline + 120:
-        time.sleep(1)
-        state = run_llmops("finetune", "status", job_id, "--cluster", ray_head.address, cwd=ft.root).stdout.strip()
-    assert state == "STOPPED"
+    assert ray.wait(job_id, timeout_s=180, poll_s=0.5) == "STOPPED"
     logs = run_llmops("finetune", "logs", job_id, "--cluster", ray_head.address, cwd=ft.root).stdout
     assert re.search(r"SIGTERM at step \d+/400; checkpoint saved", logs), logs  # graceful: checkpoint, not SIGKILL
     assert AdapterRegistry(connect(ft.ws), ft.ws).versions(ft.adapter("long")) == []

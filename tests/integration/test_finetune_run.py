@@ -134,6 +134,13 @@ def test_adapters_cli_lists_and_shows_lineage(ft: FinetuneWorkspace, trained: di
         assert key in shown.stdout
     missing = invoke_llmops("adapters", "show", f"{name}/9", cwd=ft.root, env=ft.env)
     assert missing.returncode == 2 and "not found" in missing.stderr
+    # the held-out split of the job, scored with the adapter (its training prompt version, from lineage)
+    scored = invoke_llmops(
+        "finetune", "score", "finetune/support-triage.yaml", "--adapter", f"{name}/1", "--limit", "4",
+        cwd=ft.root, env=ft.env,
+    )  # fmt: skip
+    assert scored.returncode == 0, scored.stdout + scored.stderr
+    assert f"for adapter {name}/1 on {ft.model_path}" in scored.stdout and "/4)" in scored.stdout
 
 
 def _runs_of(ft: FinetuneWorkspace, job: str) -> int:

@@ -72,12 +72,13 @@ def test_schema_problems_are_reported_together_with_lines(tmp_path: Path) -> Non
 def test_missing_data_files_are_problems_too(tmp_path: Path) -> None:
     path = tmp_path / "finetune" / "j.yaml"
     path.parent.mkdir()
-    path.write_text("train: finetune/data/nope.jsonl\neval: finetune/data/also-nope.jsonl\nadapter: j\n")
+    path.write_text("train: finetune/data/nope.jsonl\neval: finetune/data/also-nope.jsonl\ntest: t.jsonl\nadapter: j\n")
     job, problems = check_job_file(path, tmp_path, display="finetune/j.yaml")
     assert job is not None
     assert [str(p).split(": data file")[0] for p in problems] == [
         "finetune/j.yaml:1 [train]",
         "finetune/j.yaml:2 [eval]",
+        "finetune/j.yaml:3 [test]",
     ]
 
 

@@ -131,3 +131,25 @@ def test_eval_loss_counts_target_tokens_only(tiny_model: Path) -> None:
     data = examples(6)
     pad = tiny_tokenizer().pad_token_id
     assert abs(eval_loss(model, data, pad, batch_size=1) - eval_loss(model, data, pad, batch_size=4)) < 1e-5
+
+
+def test_target_only_loss_equals_the_stock_loss(tiny_model: Path, tmp_path: Path) -> None:
+    """Projecting onto the vocabulary only at target positions changes memory and speed, not the loss."""
+    from transformers import AutoModelForCausalLM, TrainingArguments
+
+    from llmops.finetune.collate import PackedCollator, PaddedCollator
+    from llmops.finetune.loss import TargetOnlyTrainer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model).eval()
+    trainer = TargetOnlyTrainer(
+        model=model, args=TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none")
+    )
+    feats = [{"input_ids": e.input_ids, "labels": e.labels} for e in examples(5)]
+    pad = tiny_tokenizer().pad_token_id
+    for batch in (PaddedCollator(pad)(feats), PackedCollator(pad, 64)(feats)):
+        with torch.no_grad():
+            stock = model(**batch, use_cache=False).loss
+            ours = trainer.compute_loss(model, dict(batch))
+            n_items = int((batch["labels"][:, 1:] != -100).sum())
+            scaled = trainer.compute_loss(model, dict(batch), num_items_in_batch=torch.tensor(n_items))
+        assert torch.allclose(stock, ours, atol=1e-5) and torch.allclose(stock, scaled, atol=1e-5)
