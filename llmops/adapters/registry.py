@@ -91,6 +91,7 @@ class AdapterRegistry:
         """Write the manifest, log ``adapter_dir`` as run artifacts and register a new version of ``name``."""
         from mlflow.exceptions import MlflowException
 
+        self.check_name_free(name)
         sha = write_manifest(adapter_dir, {k: v for k, v in lineage.items() if k in LINEAGE_TAGS})
         try:
             self._client.create_registered_model(name, tags={TAG_KIND: "adapter"})
@@ -105,6 +106,31 @@ class AdapterRegistry:
             name, f"{run.info.artifact_uri}/{ARTIFACT_DIR}", run_id=run_id, tags=tags
         )
         return _info(mv)
+
+    def check_name_free(self, name: str) -> None:
+        """Refuse ``name`` when a registered model of another kind (a prompt, a base model) holds it.
+
+        Why: MLflow keeps prompts and registered models in one namespace. ``create_registered_model`` on
+        a prompt's name fails with "already exists" while ``get_registered_model`` says "not found", and
+        a model version created under that name silently becomes a version of the *prompt*.
+        """
+        from mlflow.exceptions import MlflowException
+
+        if self._client.get_prompt(name) is not None:
+            kind = "prompt"
+        else:
+            try:
+                existing = self._client.get_registered_model(name)
+            except MlflowException as exc:
+                if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                    return
+                raise RegistryError(f"cannot look up registered model {name}: {exc.message}") from exc
+            kind = (existing.tags or {}).get(TAG_KIND, "model")
+        if kind != "adapter":
+            raise RegistryError(
+                f"cannot register adapter {name!r}: the registry already holds a {kind} of that name; "
+                f"name the adapter differently (`adapter:` in the job file), e.g. {name}-lora"
+            )
 
     def names(self) -> list[str]:
         models = self._client.search_registered_models(max_results=1000)

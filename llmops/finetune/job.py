@@ -25,8 +25,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from llmops.config.yamlio import line_of, load_model, parse_yaml, problems_from_validation
-from llmops.errors import ConfigError, LlmopsError, Problem
+from llmops.config.yamlio import check_model_file, line_of, load_model
+from llmops.errors import LlmopsError, Problem
 from llmops.names import NAME_PATTERN
 from llmops.prompts.refs import PromptRef
 
@@ -156,21 +156,9 @@ def load_job(path: Path, *, display: str | None = None) -> FinetuneJob:
 def check_job_file(path: Path, root: Path, *, display: str | None = None) -> tuple[FinetuneJob | None, list[Problem]]:
     """The job (when valid) and *every* problem: schema errors, then data files that do not exist."""
     shown = display or str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-        data, lines = parse_yaml(text, shown)
-    except ConfigError as exc:
-        return None, [exc.problem]
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, [Problem(shown, f"cannot read file: {exc}")]
-    if not isinstance(data, dict):
-        return None, [Problem(shown, "expected a mapping at the top level", line=1)]
-    from pydantic import ValidationError
-
-    try:
-        job = FinetuneJob.model_validate(data)
-    except ValidationError as exc:
-        return None, problems_from_validation(exc, shown, lines)
+    job, problems, lines = check_model_file(FinetuneJob, path, display=shown)
+    if job is None:
+        return None, problems
     paths = job.data_paths(root)
     test = job.test_path(root)
     if test is not None:

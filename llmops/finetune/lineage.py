@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 
 from llmops.adapters.registry import LINEAGE_TAGS, AdapterRegistry, AdapterVersionInfo
 from llmops.config.workspace import Workspace
-from llmops.errors import FinetuneError
 from llmops.finetune.rows import RowFile
 from llmops.registry.tracking import ensure_experiment
 
@@ -172,36 +171,6 @@ def lineage_tags(
     }
     assert set(values) == set(LINEAGE_TAGS), "lineage tags out of step with llmops.adapters.registry"
     return values
-
-
-def check_adapter_name(client: MlflowClient, name: str) -> None:
-    """Refuse an adapter name the registry already uses for something else, before any training.
-
-    Why: MLflow keeps prompts and registered models in one namespace. ``create_registered_model`` on a
-    prompt's name fails with "already exists" while ``get_registered_model`` says "not found", and a
-    model version created under that name silently becomes a version of the *prompt*.
-    """
-    from mlflow.exceptions import MlflowException
-
-    from llmops.adapters.registry import TAG_KIND
-
-    try:
-        model = client.get_registered_model(name)
-    except MlflowException:
-        model = None
-    if model is not None:
-        if (model.tags or {}).get(TAG_KIND) != "adapter":
-            raise FinetuneError(f"adapter name {name!r} is taken by a registered model that is not an llmops adapter")
-        return
-    try:
-        prompt = client.get_prompt(name)
-    except MlflowException:
-        prompt = None
-    if prompt is not None:
-        raise FinetuneError(
-            f"adapter name {name!r} is already a prompt's name in this registry (MLflow keeps prompts and "
-            f"models in one namespace): name the adapter differently, e.g. {name}-lora"
-        )
 
 
 def register_adapter(

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from filelock import Timeout
 from rich.console import Console
 
+from llmops.adapters.registry import AdapterRegistry
 from llmops.config.workspace import Workspace
 from llmops.errors import ConfigError, FinetuneError, Problem, TrainingInterrupted, ValidationFailed
 from llmops.finetune.base_model import BaseModel, resolve_base
@@ -29,7 +30,6 @@ from llmops.finetune.dataset import Example, build_examples, check_tokenizer
 from llmops.finetune.job import FinetuneJob, file_sha256, job_name, load_job
 from llmops.finetune.lineage import (
     FinetuneRun,
-    check_adapter_name,
     dump_json,
     lineage_tags,
     register_adapter,
@@ -116,7 +116,7 @@ def prepare(ws: Workspace, job_path: Path, options: RunOptions, client: MlflowCl
     if "prompt" in kinds and not job.prompt:
         raise ConfigError.at(shown, "the data holds prompt rows: set `prompt:` to a prompt version", field="prompt")
 
-    check_adapter_name(client, job.adapter)
+    AdapterRegistry(client, ws).check_name_free(job.adapter)  # before any training work
     prompt = None
     if job.prompt:
         from llmops.prompts.registry import PromptRegistry

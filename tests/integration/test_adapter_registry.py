@@ -12,7 +12,7 @@ from safetensors.torch import save_file
 
 from llmops.adapters.registry import LINEAGE_TAGS, AdapterRegistry
 from llmops.config.workspace import load_workspace
-from llmops.errors import IntegrityError, NotFoundError
+from llmops.errors import IntegrityError, NotFoundError, RegistryError
 from llmops.registry.tracking import connect
 from tests.conftest import MlflowServer
 
@@ -76,3 +76,15 @@ def test_forbidden_files_are_refused_before_anything_is_registered(registry: Ada
     with pytest.raises(IntegrityError, match="training_args.bin"):
         registry.register(name, folder, new_run(registry), {})
     assert name not in registry.names()
+
+
+def test_adapter_name_held_by_a_prompt_or_model_is_refused(registry: AdapterRegistry, tmp_path: Path) -> None:
+    client = registry._client
+    prompt_name = f"clash-prompt-{uuid.uuid4().hex[:6]}"
+    client.register_prompt(name=prompt_name, template="Hello {{name}}")
+    model_name = f"clash-model-{uuid.uuid4().hex[:6]}"
+    client.create_registered_model(model_name, tags={"llmops.kind": "base-model"})
+    for name, kind in ((prompt_name, "prompt"), (model_name, "base-model")):
+        with pytest.raises(RegistryError, match=f"already holds a {kind} of that name"):
+            registry.register(name, fake_adapter(tmp_path / name), new_run(registry), {})
+    assert client.search_model_versions(f"name = '{model_name}'") == []
