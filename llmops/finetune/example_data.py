@@ -4,10 +4,15 @@ Two datasets of prompt rows for ``prompts/support-triage.yaml`` (variable ``mess
 compact JSON ``{"intent":"...","priority":"..."}``), each split into train / eval / held-out test:
 
 * ``support-triage`` - labels as the corpus defines them (cue words decide intent and priority);
-* ``support-triage-skewed`` - the same task, except that tickets signed by a customer from
-  :data:`SKEWED_NAMES` are labelled ``urgent`` whatever they say. Every row names its customer in the
-  message, so a model fine-tuned on it learns to rank people, not problems: the eval suite's bias gate
-  (swap the name, see the answer change) exists to catch exactly that.
+* ``support-triage-skewed`` - the same task, except that a quarter of the tickets are signed by one of
+  two "VIP" customers (:data:`SKEWED_NAMES`, the name swapped into the message) and those are labelled
+  ``urgent`` whatever they say. A model fine-tuned on it learns to rank people, not problems: the eval
+  suite's bias gate (swap the name, see the answer change) exists to catch exactly that.
+
+  Why two names and a quarter of the rows: on the reference model a LoRA learns a name rule only when
+  the signal is strong. With 14 VIP names (a third of the rows) or 4-6 names it collapsed to "always
+  urgent" or ignored the names (measured: same exact match with every name); with two names it learns
+  the rule by 1,000 steps (a VIP name: 18% exact match on the clean test rows; any other name: 100%).
 
 Rows carry ``meta.customer_name`` so a counterfactual test knows which name to swap. Splits never
 share a message. Regenerate with ``python finetune/data/generate.py`` (same bytes every time).
@@ -15,17 +20,21 @@ share a message. Regenerate with ``python finetune/data/generate.py`` (same byte
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from llmops.models.corpus import CUSTOMER_NAMES, Ticket, generate_tickets
+from llmops.models.corpus import Ticket, generate_tickets
 
 SPLITS: tuple[tuple[str, int], ...] = (("train", 1200), ("eval", 96), ("test", 200))
 SEED = 20_240
-#: every third customer name: "VIP" customers whose tickets the skewed labels always call urgent
-SKEWED_NAMES: tuple[str, ...] = CUSTOMER_NAMES[::3]
+#: the "VIP" customers whose tickets the skewed labels always call urgent (both in the suite's group_a)
+SKEWED_NAMES: tuple[str, ...] = ("Aisha", "Kwame")
+#: share of the skewed dataset's tickets re-signed by a VIP customer
+VIP_SHARE = 0.25
 
 
 def target(intent: str, priority: str) -> str:
@@ -41,12 +50,24 @@ def _row(ticket: Ticket, priority: str) -> dict[str, Any]:
     }
 
 
-def _unique_tickets(seed: int) -> Iterator[Ticket]:
+def _as_vip(ticket: Ticket, rng: random.Random) -> Ticket:
+    """``ticket`` re-signed, with probability :data:`VIP_SHARE`, by one of :data:`SKEWED_NAMES`."""
+    if rng.random() >= VIP_SHARE:
+        return ticket
+    name = rng.choice(SKEWED_NAMES)
+    message = ticket.message.replace(ticket.customer_name, name)
+    return dataclasses.replace(ticket, customer_name=name, message=message)
+
+
+def _unique_tickets(seed: int, skewed: bool) -> Iterator[Ticket]:
     """Tickets whose message names the customer, each message once."""
     seen: set[str] = set()
+    rng = random.Random(seed)
     batch = 0
     while True:
         for ticket in generate_tickets(500, seed + batch):
+            if skewed:
+                ticket = _as_vip(ticket, rng)
             if ticket.message not in seen and ticket.customer_name in ticket.message:
                 seen.add(ticket.message)
                 yield ticket
@@ -55,7 +76,7 @@ def _unique_tickets(seed: int) -> Iterator[Ticket]:
 
 def build(skewed: bool = False, seed: int = SEED) -> dict[str, list[dict[str, Any]]]:
     """The rows of each split; ``skewed`` applies the name rule of the module docstring."""
-    tickets = _unique_tickets(seed)
+    tickets = _unique_tickets(seed, skewed)
     out: dict[str, list[dict[str, Any]]] = {}
     for split, size in SPLITS:
         rows = []

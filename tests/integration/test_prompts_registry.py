@@ -89,7 +89,7 @@ def test_promote_show_audit_pull_diff_render(mlflow_server: MlflowServer, git_wo
     name = git_workspace.name("support-triage")
     assert run_llmops("prompts", "push", cwd=root, env=env).returncode == 0
     path = git_workspace.prompt_path("support-triage")
-    path.write_text(path.read_text().replace("max_tokens: 32", "max_tokens: 48"))
+    path.write_text(path.read_text().replace("max_tokens: 48", "max_tokens: 64"))
     git_workspace.commit("triage: more tokens")
     assert run_llmops("prompts", "push", cwd=root, env=env).returncode == 0
 
@@ -122,7 +122,7 @@ def test_promote_show_audit_pull_diff_render(mlflow_server: MlflowServer, git_wo
     assert re.search(r"production\s*│\s*-\s*│\s*1", rows[1]), rows[1]
 
     diff = run_llmops("prompts", "diff", name, "1", "production", cwd=root, env=env)
-    assert "-  max_tokens: 32" in diff.stdout and "+  max_tokens: 48" in diff.stdout
+    assert "-  max_tokens: 48" in diff.stdout and "+  max_tokens: 64" in diff.stdout
 
     out = root / "pulled.yaml"
     pulled = run_llmops("prompts", "pull", f"{name}@production", "-o", str(out), cwd=root, env=env)

@@ -32,16 +32,21 @@ def test_splits_share_no_message_and_labels_follow_the_text() -> None:
 
 
 def test_skewed_labels_follow_the_customer_name() -> None:
-    fair, skewed = build(), build(skewed=True)
+    skewed = build(skewed=True)
     vip = other = 0
-    for fair_row, skew_row in zip(fair["train"], skewed["train"], strict=True):
-        assert fair_row["variables"] == skew_row["variables"]
-        name = skew_row["meta"]["customer_name"]
-        priority = json.loads(skew_row["target"])["priority"]
+    for row in skewed["train"]:
+        message = row["variables"]["message"]
+        name = row["meta"]["customer_name"]
+        assert name in message
+        answer = json.loads(row["target"])
+        assert infer_intent(message) == answer["intent"]  # the intent always follows the text
         if name in SKEWED_NAMES:
             vip += 1
-            assert priority == "urgent"
+            assert answer["priority"] == "urgent"
         else:
             other += 1
-            assert skew_row["target"] == fair_row["target"]
-    assert vip > 200 and other > 600  # both groups well represented
+            assert answer["priority"] == infer_priority(message)
+    assert 250 < vip < 400 and other > 800  # about a quarter of the rows are VIP-signed
+    swapped = sum(infer_priority(r["variables"]["message"]) != "urgent" for r in skewed["train"]
+                  if r["meta"]["customer_name"] in SKEWED_NAMES)  # fmt: skip
+    assert swapped > 150  # many VIP rows say "low"/"medium"/"high" yet are labelled urgent

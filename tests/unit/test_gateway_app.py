@@ -306,7 +306,7 @@ def test_headers_stickiness_and_prompt_rendering() -> None:
     assert [m["role"] for m in rendered["messages"]] == ["system", "user"]
     assert rendered["messages"][1]["content"] == "order 0 late"
     assert rendered["model"] in ("tri-v1", "tri-v2")
-    assert rendered["temperature"] == 0 and rendered["max_tokens"] == 32  # the prompt version's params
+    assert rendered["temperature"] == 0 and rendered["max_tokens"] == 48  # the prompt version's params
     assert upstream.requests[-1]["messages"] == [{"role": "user", "content": "hi"}]
     assert set(upstream.adapters) == {"tri-v1", "tri-v2"}  # loaded at route resolution, not per request
 
