@@ -15,17 +15,20 @@ cached eval outputs and promotions that already happened. Logs go to ``.llmops/l
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
 from llmops.config.workspace import Workspace
 from llmops.errors import LlmopsError, PromotionRefused
+
+if TYPE_CHECKING:
+    from llmops.evals.serving import PendingEngine
 
 ROUTE = "support-triage"
 SUITE = Path("evals/support-triage.yaml")
@@ -134,15 +137,16 @@ def _finetune(st: DemoState) -> StepResult:
     return StepResult("fine-tune adapters", "done" if trained else "skipped", detail)
 
 
-@contextmanager
-def _engine(st: DemoState) -> Iterator[str]:
-    from llmops.evals.serving import local_engine
+def _launch_engine(st: DemoState) -> PendingEngine:
+    """Launch vLLM now, so its 70-90 s start overlaps the fine-tuning; :func:`_engine_ready` waits for it."""
+    from llmops.evals.serving import launched_engine
 
-    with st.out.status("starting the vLLM engine (~40 s)…"), ExitStack() as inner:
-        endpoint = inner.enter_context(local_engine(st.ws, st.base_model, log_path=st.ws.logs_dir / "demo-engine.log"))
-        stack = inner.pop_all()
-    with stack:
-        yield endpoint.url
+    return st.stack.enter_context(launched_engine(st.ws, st.base_model, log_path=st.ws.logs_dir / "demo-engine.log"))
+
+
+def _engine_ready(st: DemoState, pending: PendingEngine) -> str:
+    with st.out.status("waiting for the vLLM engine (70-90 s to start on 2 CPU cores)…"):
+        return pending.wait().url
 
 
 def _eval(st: DemoState, label: str, candidate: str, *, endpoint: str, gateway_target: str | None = None) -> None:
@@ -226,7 +230,16 @@ def _audit(st: DemoState) -> StepResult:
     from llmops.audit import AuditLog
     from llmops.registry.tracking import connect
 
-    records = AuditLog(connect(st.ws), st.ws).records(ROUTE, limit=8)
+    records = AuditLog(connect(st.ws), st.ws).records(ROUTE, limit=16)
+    settled: set[tuple[str, object, object]] = set()
+    shown = []
+    for r in records:  # newest first; a move writes "pending" before it acts, then its outcome
+        key = (r.alias, r.from_version, r.to_version)
+        if r.outcome == "pending" and key in settled:
+            continue
+        settled.add(key)
+        shown.append(r)
+    records = shown[:8]
     for r in records:
         forced = " (forced)" if r.forced else ""
         st.out.print(
@@ -258,9 +271,13 @@ def run_demo(ws: Workspace, out: Console, options: DemoOptions | None = None) ->
     started = time.monotonic()
     with ExitStack() as stack:
         st = DemoState(ws, out, options, stack)
+        pending = None
         for step in STEPS:
             _run_step(step, st, results)
-        st.engine_url = stack.enter_context(_engine(st))
+            if step is _bootstrap:
+                pending = _launch_engine(st)
+        assert pending is not None
+        st.engine_url = _engine_ready(st, pending)
         for step in SERVED_STEPS:
             _run_step(step, st, results)
         _summary(st, results, time.monotonic() - started)

@@ -152,10 +152,10 @@ def engine_env(
     return env
 
 
-def start_engine(settings: EngineSettings, log_path: Path) -> ManagedProcess:
-    """Start the server and return once ``/health`` answers; raise ServerError (with the log tail) if not.
+def launch_engine(settings: EngineSettings, log_path: Path) -> ManagedProcess:
+    """Start the server process and return at once; :func:`wait_engine` waits for it to be healthy.
 
-    The caller owns the returned process and must ``stop()`` it (it is also a context manager).
+    For callers with other work to do while vLLM starts (70-90 s on two CPU cores).
     """
     if settings.enable_lora and settings.max_lora_rank not in (1, 8, 16, 32, 64, 128, 256, 320, 512):
         raise ServerError(f"vLLM accepts max_lora_rank in 1, 8, 16, 32, ... 512, not {settings.max_lora_rank}")
@@ -165,10 +165,22 @@ def start_engine(settings: EngineSettings, log_path: Path) -> ManagedProcess:
     proc = ManagedProcess(
         "vllm", engine_argv(settings, device=device), log_path, env=engine_env(settings, device=device)
     )
-    proc.start()
+    return proc.start()
+
+
+def wait_engine(proc: ManagedProcess, settings: EngineSettings) -> ManagedProcess:
+    """Return once ``/health`` answers; stop the process and raise ServerError (with the log tail) if not."""
     try:
         proc.wait_healthy(lambda: http_ok(f"{settings.url}/health"), settings.startup_timeout_s, interval=1.0)
     except BaseException:
         proc.stop()
         raise
     return proc
+
+
+def start_engine(settings: EngineSettings, log_path: Path) -> ManagedProcess:
+    """Start the server and return once ``/health`` answers; raise ServerError (with the log tail) if not.
+
+    The caller owns the returned process and must ``stop()`` it (it is also a context manager).
+    """
+    return wait_engine(launch_engine(settings, log_path), settings)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -18,6 +19,10 @@ from llmops.adapters.registry import AdapterRegistry
 from llmops.config.workspace import Workspace
 from llmops.errors import ServerError
 from llmops.releases import Release
+
+if TYPE_CHECKING:
+    from llmops.engine.vllm_server import EngineSettings
+    from llmops.process import ManagedProcess
 
 
 @dataclass
@@ -60,15 +65,36 @@ def attach(url: str) -> EngineEndpoint:
     return EngineEndpoint(root, base)
 
 
+class PendingEngine:
+    """A vLLM engine that was launched and may still be starting; :meth:`wait` returns it ready."""
+
+    def __init__(self, proc: ManagedProcess, settings: EngineSettings) -> None:
+        self._proc = proc
+        self._settings = settings
+
+    def wait(self) -> EngineEndpoint:
+        from llmops.engine.vllm_server import wait_engine
+
+        wait_engine(self._proc, self._settings)
+        return EngineEndpoint(self._settings.url, self._settings.model_name)
+
+
 @contextmanager
-def local_engine(ws: Workspace, base_model_path: str, *, log_path: Path | None = None) -> Iterator[EngineEndpoint]:
-    """Start a vLLM engine for ``base_model_path`` on a free loopback port; stop it on exit."""
-    from llmops.engine.vllm_server import EngineSettings, start_engine
+def launched_engine(ws: Workspace, base_model_path: str, *, log_path: Path | None = None) -> Iterator[PendingEngine]:
+    """Launch a vLLM engine for ``base_model_path`` on a free loopback port without waiting; stop it on exit."""
+    from llmops.engine.vllm_server import EngineSettings, launch_engine
     from llmops.process import free_port
 
     settings = EngineSettings(model=base_model_path, port=free_port(), served_model_name="base", max_loras=4)
-    proc = start_engine(settings, log_path or ws.logs_dir / "eval-engine.log")
+    proc = launch_engine(settings, log_path or ws.logs_dir / "eval-engine.log")
     try:
-        yield EngineEndpoint(settings.url, settings.model_name)
+        yield PendingEngine(proc, settings)
     finally:
         proc.stop()
+
+
+@contextmanager
+def local_engine(ws: Workspace, base_model_path: str, *, log_path: Path | None = None) -> Iterator[EngineEndpoint]:
+    """Start a vLLM engine for ``base_model_path`` on a free loopback port; stop it on exit."""
+    with launched_engine(ws, base_model_path, log_path=log_path) as pending:
+        yield pending.wait()
