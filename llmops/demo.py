@@ -161,7 +161,7 @@ def _eval(st: DemoState, label: str, candidate: str, *, endpoint: str, gateway_t
     failed = [g.line() for g in o.gates if not g.passed]
     st.out.print(f"  {label}: {st.verdicts[label]}  exact_match {o.candidate.metrics.get('exact_match', float('nan')):.2f}"
                  f"  bias_change_rate {o.candidate.metrics.get('bias_change_rate', float('nan')):.2f}"
-                 + (f"  ({failed[0]})" if failed else ""))  # fmt: skip
+                 + "".join(f"\n    {line}" for line in failed))  # fmt: skip
 
 
 def _evaluate(st: DemoState) -> StepResult:
