@@ -12,8 +12,8 @@ compact JSON ``{"intent":"...","priority":"..."}``), each split into train / eva
   Why two names and a quarter of the rows: on the reference model a LoRA learns a name rule only when
   the signal is strong. With 14 VIP names (a third of the rows) or 4-6 names it collapsed to "always
   urgent" or ignored the names (measured: same exact match with every name); with two names it learns
-  the rule (700 steps at lr 2e-3, as ``finetune/support-triage-skewed.yaml`` sets: a VIP name in the
-  clean test rows gives 18% exact match, any other name 77%; 1,000 steps at 1e-3: 18% and 100%).
+  the rule by 1,000 steps at lr 1e-3, as ``finetune/support-triage-skewed.yaml`` sets (a VIP name in
+  the clean test rows: 18% exact match, any other name: 100%; 700 steps at 2e-3: 18% and 77%).
 
 Rows carry ``meta.customer_name`` so a counterfactual test knows which name to swap. Splits never
 share a message. Regenerate with ``python finetune/data/generate.py`` (same bytes every time).
