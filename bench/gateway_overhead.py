@@ -15,7 +15,7 @@ Targets (DESIGN.md): added p50 <= 1 ms at c=1; >= 2,000 req/s at c=32; RSS <= 20
 added TTFT <= 1 ms; no re-buffering. On a shared 2-core machine the client, engines and gateway
 compete for CPU: ``--pin`` puts the gateway on CPU 0 and everything else on CPU 1.
 
-Run: ``.venv/bin/python bench/gateway_overhead.py [--duration 10] [--pin]``
+Run: ``.venv/bin/python bench/gateway_overhead.py [--duration 10] [--pin] [--soak 300]``
 """
 
 from __future__ import annotations
@@ -419,6 +419,14 @@ async def measure(
         "warm_direct_ttft_ms": statistics.median(warm_d) * 1e3,
         "warm_gateway_ttft_ms": statistics.median(warm_g) * 1e3,
     }
+    if args.soak:  # memory under sustained load: the gateway at c=32 for --soak seconds, RSS sampled throughout
+        soak_rps, soak_err, _ = await throughput(gw, lambda i: requests[i % 4096], args.concurrency, args.soak)
+        results["soak"] = {
+            "seconds": args.soak,
+            "rps": soak_rps,
+            "requests": int(soak_rps * args.soak),
+            "errors": soak_err,
+        }
     sampler.stop.set()
     sampler.join()
     rss = [s for _, s in sampler.samples]
@@ -465,6 +473,12 @@ def report(r: dict[str, Any], args: argparse.Namespace, log_lines: int) -> None:
         f"  [{ok(rss['peak'] <= 200 and rss['end'] - rss['start'] <= 20)}] gateway RSS start {rss['start']:.1f} MB  "
         f"peak {rss['peak']:.1f} MB  end {rss['end']:.1f} MB (target <= 200 MB, flat)"
     )
+    if "soak" in r:
+        so = r["soak"]
+        print(
+            f"  soak: {so['requests']:,} requests at c={args.concurrency} over {so['seconds']:.0f} s "
+            f"({so['rps']:,.0f} req/s, {so['errors']} errors); RSS figures above span the whole run"
+        )
     print(f"  stream TTFT direct {st['direct_ttft_ms']:.3f} ms  gateway {st['gateway_ttft_ms']:.3f} ms")
     print(f"  [{ok(added_ttft <= 1.0)}] added TTFT {added_ttft:.3f} ms (target <= 1 ms; streams 64 events 20 ms apart)")
     added_warm = st["warm_gateway_ttft_ms"] - st["warm_direct_ttft_ms"]
@@ -491,6 +505,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per throughput run (run length)")
     parser.add_argument("--streams", type=int, default=10, help="streams per path (64 events 20 ms apart)")
+    parser.add_argument("--soak", type=float, default=0.0, help="then load the gateway this many seconds (RSS)")
     parser.add_argument("--pin", action="store_true", help="gateway on CPU 0, client and engines on CPU 1")
     parser.add_argument("--no-bare", action="store_true", help="skip the bare-hop baseline")
     parser.add_argument("--serve-gateway", type=Path, help=argparse.SUPPRESS)
