@@ -137,9 +137,22 @@ class AdapterRegistry:
         return sorted(m.name for m in models if (m.tags or {}).get(TAG_KIND) == "adapter")
 
     def versions(self, name: str) -> list[AdapterVersionInfo]:
-        found = self._client.search_model_versions(f"name = '{name}'")
+        from dataclasses import replace
+
+        found = [
+            mv
+            for mv in self._client.search_model_versions(f"name = '{name}'")
+            if (mv.tags or {}).get(TAG_KIND) == "adapter"
+        ]
+        if not found:
+            return []
+        # search results carry no aliases: the registered model lists them (alias -> version)
+        by_version: dict[int, list[str]] = {}
+        for alias, version in (self._client.get_registered_model(name).aliases or {}).items():
+            by_version.setdefault(int(version), []).append(alias)
+        infos = (_info(mv) for mv in found)
         return sorted(
-            (_info(mv) for mv in found if (mv.tags or {}).get(TAG_KIND) == "adapter"), key=lambda i: i.version
+            (replace(i, aliases=tuple(sorted(by_version.get(i.version, ())))) for i in infos), key=lambda i: i.version
         )
 
     def get(self, ref: AdapterRef | str) -> AdapterVersionInfo:

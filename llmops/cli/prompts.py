@@ -98,7 +98,7 @@ def list_(ws_path: WorkspaceOpt = None) -> None:
         if not versions:
             continue
         latest = versions[-1]
-        aliases = ", ".join(f"{a}→v{v.version}" for v in versions for a in v.aliases)
+        aliases = ", ".join(f"{a}→v{v}" for a, v in sorted(reg.aliases(name).items()))
         table.add_row(name, f"v{latest.version}", aliases or "-", (latest.git_commit or "-")[:10], latest.path or "-")
     console().print(table)
 

@@ -113,6 +113,18 @@ class PromptRegistry:
                 break
         return sorted((_info(pv) for pv in out), key=lambda i: i.version)
 
+    def aliases(self, name: str) -> dict[str, int]:
+        """Every alias of ``name`` and the version it points at.
+
+        MLflow's prompt search leaves ``aliases`` empty, so each version is read once.
+        """
+        out: dict[str, int] = {}
+        for info in self.versions(name):
+            pv = self._client.get_prompt_version(name, info.version)
+            if pv is not None:
+                out.update({alias: info.version for alias in pv.aliases or ()})
+        return out
+
     def latest(self, name: str) -> PromptVersionInfo | None:
         versions = self.versions(name)
         return versions[-1] if versions else None
@@ -134,7 +146,7 @@ class PromptRegistry:
                 latest = self.latest(ref.name)
                 if latest is None:
                     raise NotFoundError(f"prompt {ref.name!r} is not registered")
-                return latest
+                pv = self._client.get_prompt_version(ref.name, latest.version)  # search omits aliases
         except MlflowException as exc:
             raise NotFoundError(f"prompt {ref} not found: {exc.message}") from exc
         if pv is None:

@@ -65,6 +65,7 @@ def test_register_fetch_verify_alias(registry: AdapterRegistry, tmp_path: Path) 
     assert registry.alias_version(name, "production") is None
     registry.set_alias(name, "production", 1)
     assert registry.get(f"{name}@production").version == 1
+    assert [v.aliases for v in registry.versions(name)] == [("production",)]  # search omits them; we fill them
     with pytest.raises(NotFoundError):
         registry.get(f"{name}/7")
 

@@ -111,7 +111,11 @@ def test_promote_show_audit_pull_diff_render(mlflow_server: MlflowServer, git_wo
 
     shown = run_llmops("prompts", "show", f"{name}@production", cwd=root, env=env)
     assert shown.returncode == 0, shown.stderr
-    assert f"{name} v2" in shown.stdout and "max_tokens: 48" in shown.stdout
+    assert f"{name} v2" in shown.stdout and "max_tokens: 64" in shown.stdout
+    latest = run_llmops("prompts", "show", name, cwd=root, env=env)
+    assert f"{name} v2  aliases: production" in latest.stdout, latest.stdout
+    listed = run_llmops("prompts", "list", cwd=root, env=env)
+    assert "production→v2" in listed.stdout, listed.stdout
 
     audit = run_llmops("audit", "--object", name, cwd=root, env=env)
     assert audit.returncode == 0, audit.stderr
@@ -131,7 +135,7 @@ def test_promote_show_audit_pull_diff_render(mlflow_server: MlflowServer, git_wo
     from llmops.prompts.spec import load_spec
 
     assert load_spec(out).content_hash() == load_checked(path).content_hash()
-    assert yaml.safe_load(out.read_text())["params"]["max_tokens"] == 48
+    assert yaml.safe_load(out.read_text())["params"]["max_tokens"] == 64
 
     rendered = run_llmops(
         "prompts",
