@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -137,8 +137,6 @@ class AdapterRegistry:
         return sorted(m.name for m in models if (m.tags or {}).get(TAG_KIND) == "adapter")
 
     def versions(self, name: str) -> list[AdapterVersionInfo]:
-        from dataclasses import replace
-
         found = [
             mv
             for mv in self._client.search_model_versions(f"name = '{name}'")
