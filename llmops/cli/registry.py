@@ -28,19 +28,20 @@ def serve(
     """
     ws = workspace(ws_path)
     out = console()
+    # Ctrl-C (SIGINT) and SIGTERM both ask for a clean stop. Handled explicitly: a shell that starts us in
+    # the background makes SIGINT ignored, and Python then never raises KeyboardInterrupt.
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     with out.status("starting MLflow (a fresh store migrates for ~30 s)…"):
         proc, url = start_server(ws, host=host, port=port)
-    out.print(f"[green]MLflow UI[/green] {url}   (log: {proc.log_path}, pid {proc.pid})")
-    out.print("Ctrl-C to stop")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
+        out.print(f"[green]MLflow UI[/green] {url}   (log: {proc.log_path}, pid {proc.pid})")
+        out.print("Ctrl-C to stop")
         while not stop.wait(1.0):
             if not proc.alive():
                 out.print(f"[red]MLflow server exited[/red]; see {proc.log_path}")
                 raise typer.Exit(1)
-    except KeyboardInterrupt:
-        pass
     finally:
         proc.stop()
     out.print("stopped")
