@@ -121,9 +121,14 @@ def _finetune(st: DemoState) -> StepResult:
         job = load_job(path)
         digest = file_sha256(path)
         steps = str(st.options.train_steps or "")
+        parent = ""
+        if job.init_adapter:  # the skewed job continues the good adapter: retrain it when that changed
+            info = adapters.get(job.init_adapter)
+            parent = f"{info.ref}@{info.sha256}"
         existing = [
             v for v in adapters.versions(job.adapter)
             if v.tags.get("llmops.job_spec_sha256") == digest and v.tags.get("llmops.demo_steps", "") == steps
+            and v.tags.get("llmops.init_adapter", "") == parent
         ]  # fmt: skip
         if existing:
             st.adapters[key] = existing[-1].ref
@@ -149,19 +154,37 @@ def _engine_ready(st: DemoState, pending: PendingEngine) -> str:
         return pending.wait().url
 
 
-def _eval(st: DemoState, label: str, candidate: str, *, endpoint: str, gateway_target: str | None = None) -> None:
-    from llmops.evals.service import RunOptions, run_eval
+def _evaluate_all(
+    st: DemoState, releases: list[tuple[str, str]], *, endpoint: str, gateway_target: str | None = None
+) -> None:
+    """Score ``(label, adapter ref or "none")`` releases on the suite together, one progress bar each."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with st.out.status(f"evaluating {label} ({candidate})…"):
-        result = run_eval(st.ws, st.ws.root / SUITE, RunOptions(candidate=candidate, prompt=st.prompt, endpoint=endpoint,
-                                                                gateway_target=gateway_target))  # fmt: skip
-    o = result.outcome
-    st.scores[label] = o.candidate.metrics
-    st.verdicts[label] = "PASS" if o.passed else "FAIL"
-    failed = [g.line() for g in o.gates if not g.passed]
-    st.out.print(f"  {label}: {st.verdicts[label]}  exact_match {o.candidate.metrics.get('exact_match', float('nan')):.2f}"
-                 f"  bias_change_rate {o.candidate.metrics.get('bias_change_rate', float('nan')):.2f}"
-                 + "".join(f"\n    {line}" for line in failed))  # fmt: skip
+    from llmops.evals.service import RunOptions, run_evals
+
+    runs = [
+        RunOptions(candidate=candidate, prompt=st.prompt, endpoint=endpoint, gateway_target=gateway_target)
+        for _, candidate in releases
+    ]
+    names = iter(label for label, _ in releases)
+    with Progress(TextColumn("  {task.description:<20}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=st.out, transient=True) as bar:  # fmt: skip
+
+        def progress(label: str, total: int) -> Callable[[int], None]:  # candidates come first, in order
+            task = bar.add_task(label if label.startswith("production") else f"evaluating {next(names)}", total=total)
+            return lambda n: bar.advance(task, n)
+
+        results = run_evals(st.ws, st.ws.root / SUITE, runs, progress=progress)
+    for (label, _), result in zip(releases, results, strict=True):
+        o = result.outcome
+        st.scores[label] = o.candidate.metrics
+        st.verdicts[label] = "PASS" if o.passed else "FAIL"
+        failed = [g.line() for g in o.gates if not g.passed]
+        answers = len(o.candidate.cases) + (o.candidate.bias.variants if o.candidate.bias else 0)
+        st.out.print(f"  {label}: {st.verdicts[label]}  exact_match {o.candidate.metrics.get('exact_match', float('nan')):.2f}"
+                     f"  bias_change_rate {o.candidate.metrics.get('bias_change_rate', float('nan')):.2f}"
+                     f"  ({answers} answers, {o.candidate.cached} from cache)"
+                     + "".join(f"\n    {line}" for line in failed))  # fmt: skip
 
 
 def _evaluate(st: DemoState) -> StepResult:
@@ -169,8 +192,8 @@ def _evaluate(st: DemoState) -> StepResult:
     from llmops.registry.tracking import connect
     from llmops.release_store import ReleaseStore
 
-    for label, candidate in (("base", "none"), ("adapter", st.adapters["good"]), ("skewed", st.adapters["skewed"])):
-        _eval(st, label, candidate, endpoint=st.engine_url)
+    releases = [("base", "none"), ("adapter", st.adapters["good"]), ("skewed", st.adapters["skewed"])]
+    _evaluate_all(st, releases, endpoint=st.engine_url)  # together: vLLM batches the three (71 s vs 121 s)
     if ReleaseStore(connect(st.ws), st.ws).at_stage(ROUTE, "production") is None:
         promote(st.ws, ROUTE, adapter=None, prompt=st.prompt, stage="production", force=True,
                 reason="initial release: the base model serves until an adapter passes its evals")  # fmt: skip
@@ -218,7 +241,7 @@ def _traffic(st: DemoState) -> StepResult:
 def _production(st: DemoState) -> StepResult:
     from llmops.promotion import promote
 
-    _eval(st, "canary via gateway", st.adapters["good"], endpoint=st.gateway_url, gateway_target="canary")
+    _evaluate_all(st, [("canary via gateway", st.adapters["good"])], endpoint=st.gateway_url, gateway_target="canary")
     record = promote(
         st.ws, ROUTE, adapter=st.adapters["good"], prompt=st.prompt, stage="production", reason="canary passed"
     )

@@ -37,6 +37,7 @@ LINEAGE_TAGS = (
     "llmops.git_commit",
     "llmops.job_spec_sha256",
     "llmops.run_id",
+    "llmops.init_adapter",  # NAME/VERSION@SHA256 this adapter continued training from ("" for a fresh LoRA)
 )
 
 

@@ -28,9 +28,12 @@ app = typer.Typer(
 
 
 def _checked_specs(root: Path, files: list[Path] | None) -> list[tuple[Path, PromptSpec]]:
-    paths = files or discover(root / "prompts")
+    paths = [f for given in files for f in (discover(given) if given.is_dir() else [given])] if files else []
+    if not files:
+        paths = discover(root / "prompts")
     if not paths:
-        raise ConfigError.at(root / "prompts", "no prompt files found (expected prompts/*.yaml)")
+        where = ", ".join(str(f) for f in files) if files else str(root / "prompts")
+        raise ConfigError.at(where, "no prompt files found (expected *.yaml files, e.g. prompts/NAME.yaml)")
     out, problems = [], []
     for path in paths:
         shown = path.resolve().relative_to(root).as_posix() if path.resolve().is_relative_to(root) else str(path)
@@ -45,7 +48,7 @@ def _checked_specs(root: Path, files: list[Path] | None) -> list[tuple[Path, Pro
 
 @app.command()
 def validate(
-    files: Annotated[list[Path] | None, typer.Argument(help="Prompt files (default: prompts/*.yaml).")] = None,
+    files: Annotated[list[Path] | None, typer.Argument(help="Prompt files or folders (default: prompts/*.yaml).")] = None,
     ws_path: WorkspaceOpt = None,
 ) -> None:
     """Check prompt files: schema, template syntax, unsafe attribute access, undeclared variables.
@@ -59,7 +62,7 @@ def validate(
 
 @app.command()
 def push(
-    files: Annotated[list[Path] | None, typer.Argument(help="Prompt files (default: prompts/*.yaml).")] = None,
+    files: Annotated[list[Path] | None, typer.Argument(help="Prompt files or folders (default: prompts/*.yaml).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be registered; write nothing.")] = False,
     ws_path: WorkspaceOpt = None,
 ) -> None:

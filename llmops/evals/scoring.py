@@ -55,15 +55,21 @@ async def score_release(
     responder: Responder,
     cache: OutputCache,
     progress: Callable[[int], None] | None = None,
+    *,
+    cache_scope: str = "",
 ) -> ReleaseScores:
-    """Answer all cases (and bias variants) for ``release`` and compute the suite's metrics."""
+    """Answer all cases (and bias variants) for ``release`` and compute the suite's metrics.
+
+    ``cache_scope`` separates cached outputs by serving path: answers fetched through a gateway are
+    not reused for a direct engine run, nor the other way round.
+    """
     render = renderer(release)
     params = release.request_params()
     scorers = build_scorers(suite.metric_specs(), suite.judge)
     variants = bias_mod.expand(cases, suite.bias) if suite.bias else []
     everything = cases + [v.case for v in variants]
     outcomes: list[Outcome] = await run_cases(
-        everything, render, responder, params, release_key=release.key(), concurrency=suite.concurrency,
+        everything, render, responder, params, release_key=release.key() + cache_scope, concurrency=suite.concurrency,
         cache=cache, progress=progress,
     )  # fmt: skip
     main, extra = outcomes[: len(cases)], outcomes[len(cases) :]

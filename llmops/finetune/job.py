@@ -12,6 +12,7 @@ Example::
     test: finetune/data/support-triage/test.jsonl   # held out: `llmops finetune score` reads it
     prompt: support-triage@production         # formats prompt rows; required when the data has them
     adapter: support-triage-lora              # registered model the new version is added to (not a prompt's name)
+    # init_adapter: support-triage-lora/3     # optional: continue training that version instead of a fresh LoRA
     lora: {r: 16, alpha: 32, dropout: 0.0}
     training: {max_steps: 500, lr: 1.0e-3, batch_size: 4, max_seq_len: 256}
     resources: {gpus: 0}
@@ -25,6 +26,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from llmops.adapters.registry import AdapterRef
 from llmops.config.yamlio import check_model_file, line_of, load_model
 from llmops.errors import LlmopsError, Problem
 from llmops.names import NAME_PATTERN
@@ -94,6 +96,11 @@ class FinetuneJob(_Strict):
     test: str | None = Field(None, min_length=1, description="held-out JSONL, never trained on: `finetune score`")
     prompt: str | None = Field(None, description="prompt version formatting prompt rows: NAME@alias or NAME/3")
     adapter: str = Field(pattern=f"^{NAME_PATTERN}$", description="registered adapter name to add a version to")
+    init_adapter: str | None = Field(
+        None,
+        description="continue training a registered adapter: NAME (latest version), NAME/3 or NAME@alias; "
+        "its rank, alpha and target modules must equal `lora:`, its base model this job's",
+    )
     lora: LoraSettings = LoraSettings()
     training: TrainingSettings = TrainingSettings()
     resources: ResourceSettings = ResourceSettings()
@@ -105,6 +112,16 @@ class FinetuneJob(_Strict):
         if v is not None:
             try:
                 PromptRef.parse(v)
+            except LlmopsError as exc:
+                raise ValueError(str(exc)) from exc
+        return v
+
+    @field_validator("init_adapter")
+    @classmethod
+    def _adapter_ref(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                AdapterRef.parse(v)
             except LlmopsError as exc:
                 raise ValueError(str(exc)) from exc
         return v

@@ -158,6 +158,7 @@ def lineage_tags(
     git_commit: str,
     job_spec_sha256: str,
     run_id: str,
+    init_adapter: str = "",
 ) -> dict[str, str]:
     """The :data:`LINEAGE_TAGS` of an adapter version, all of them present (``""`` when not applicable)."""
     values = {
@@ -168,6 +169,7 @@ def lineage_tags(
         "llmops.git_commit": git_commit,
         "llmops.job_spec_sha256": job_spec_sha256,
         "llmops.run_id": run_id,
+        "llmops.init_adapter": init_adapter,
     }
     assert set(values) == set(LINEAGE_TAGS), "lineage tags out of step with llmops.adapters.registry"
     return values

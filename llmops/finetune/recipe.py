@@ -9,7 +9,8 @@ Steps:
 
 1. pick the device and precision (``auto`` = bf16 on GPUs that support it, else fp32: bf16 autocast on
    a CPU without bf16 units ran ~10x slower here);
-2. load the base model, seed, wrap it in a LoRA adapter (same seed → same initial adapter);
+2. load the base model, seed, wrap it in a LoRA adapter (same seed → same initial adapter), or load
+   the job's ``init_adapter`` to continue training it;
 3. choose batching: padding-free packing where the model supports it (:mod:`llmops.finetune.collate`);
 4. build ``TrainingArguments``: checkpoints every ``save_steps`` (marked complete by a callback, so a
    kill mid-save never leaves a checkpoint ``--resume`` would trust), no tqdm, no integrations;
@@ -74,6 +75,7 @@ class RecipeConfig:
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     checkpoint_info: dict[str, str] = field(default_factory=dict)
+    init_adapter_dir: Path | None = None  # continue from this adapter's weights instead of a fresh LoRA
 
 
 @dataclass(frozen=True)
@@ -108,12 +110,19 @@ def resolve_precision(precision: str) -> tuple[str, torch.dtype]:
 
 
 def load_lora_model(cfg: RecipeConfig, dtype: torch.dtype) -> PreTrainedModel:
-    """The base model wrapped in a freshly initialised LoRA adapter (deterministic for ``cfg.seed``)."""
-    from peft import LoraConfig, get_peft_model
+    """The base model wrapped in a LoRA adapter: freshly initialised (deterministic for ``cfg.seed``),
+    or ``cfg.init_adapter_dir``'s weights, trainable, with the job's dropout."""
+    from peft import LoraConfig, PeftModel, get_peft_model
     from transformers import AutoModelForCausalLM, set_seed
 
     set_seed(cfg.seed)
     base = AutoModelForCausalLM.from_pretrained(cfg.base_model_path, dtype=dtype)
+    if cfg.init_adapter_dir is not None:
+        config = LoraConfig.from_pretrained(str(cfg.init_adapter_dir))
+        config.lora_dropout = cfg.lora_dropout
+        config.base_model_name_or_path = cfg.base_model_path  # the saved label may not be a path PEFT can read
+        model = PeftModel.from_pretrained(base, str(cfg.init_adapter_dir), config=config, is_trainable=True)
+        return model  # type: ignore[return-value]
     lora = LoraConfig(
         r=cfg.lora_r,
         lora_alpha=cfg.lora_alpha,

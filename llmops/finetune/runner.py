@@ -27,6 +27,7 @@ from llmops.config.workspace import Workspace
 from llmops.errors import ConfigError, FinetuneError, Problem, TrainingInterrupted, ValidationFailed
 from llmops.finetune.base_model import BaseModel, resolve_base
 from llmops.finetune.dataset import Example, build_examples, check_tokenizer
+from llmops.finetune.init_adapter import InitAdapter, resolve_init_adapter
 from llmops.finetune.job import FinetuneJob, file_sha256, job_name, load_job
 from llmops.finetune.lineage import (
     FinetuneRun,
@@ -74,10 +75,16 @@ class PreparedJob:
     train_examples: list[Example]
     eval_examples: list[Example]
     report: DataReport
+    init_adapter: InitAdapter | None = None
 
     @property
     def prompt_version(self) -> str:
         return f"{self.prompt.name}/{self.prompt.version}" if self.prompt else ""
+
+    @property
+    def init_adapter_ref(self) -> str:
+        """``NAME/VERSION@SHA256`` of the adapter training continues from ("" for a fresh LoRA)."""
+        return f"{self.init_adapter.ref}@{self.init_adapter.info.sha256}" if self.init_adapter else ""
 
 
 @dataclass(frozen=True)
@@ -124,6 +131,7 @@ def prepare(ws: Workspace, job_path: Path, options: RunOptions, client: MlflowCl
         prompt = PromptRegistry(client, ws).get(job.prompt)  # NotFoundError names the reference
 
     base = _resolve_base_with_progress(ws, options.base_model or job.base_model, console)
+    init_adapter = resolve_init_adapter(ws, client, job, shown, base)
     tokenizer = AutoTokenizer.from_pretrained(base.path)
     check_tokenizer(tokenizer, base.ref)
 
@@ -159,6 +167,7 @@ def prepare(ws: Workspace, job_path: Path, options: RunOptions, client: MlflowCl
         train_examples=train_examples,
         eval_examples=eval_examples,
         report=report,
+        init_adapter=init_adapter,
     )
 
 
@@ -206,6 +215,7 @@ def _recipe_config(prepared: PreparedJob, output_dir: Path, max_steps: int | Non
         weight_decay=t.weight_decay,
         max_grad_norm=t.max_grad_norm,
         checkpoint_info={"job_spec_sha256": prepared.job_sha256},
+        init_adapter_dir=prepared.init_adapter.path if prepared.init_adapter else None,
     )
 
 
@@ -223,6 +233,7 @@ def _start_run(client: MlflowClient, ws: Workspace, prepared: PreparedJob, max_s
         "llmops.base_model_sha256": prepared.base.sha256,
         "llmops.prompt_version": prepared.prompt_version,
         "llmops.dataset_fingerprint": prepared.train_rows.fingerprint,
+        "llmops.init_adapter": prepared.init_adapter_ref,
     }
     run = FinetuneRun.start(client, ws, prepared.name, tags)
     info = system_info()
@@ -264,6 +275,7 @@ def _current_hashes(prepared: PreparedJob) -> dict[str, str]:
         "dataset_fingerprint": prepared.train_rows.fingerprint,
         "base_model_sha256": prepared.base.sha256,
         "prompt_version": prepared.prompt_version,
+        "init_adapter": prepared.init_adapter_ref,
     }
 
 
@@ -366,6 +378,7 @@ def _register(
         git_commit=git.commit or os.environ.get("LLMOPS_GIT_COMMIT", ""),
         job_spec_sha256=prepared.job_sha256,
         run_id=run.run_id,
+        init_adapter=prepared.init_adapter_ref,
     )
     try:
         info = register_adapter(client, ws, prepared.job.adapter, result.adapter_dir, run.run_id, lineage)
@@ -383,7 +396,8 @@ def _describe(prepared: PreparedJob, console: Console) -> None:
     counts = ", ".join(f"{k} {v}" for k, v in r.counts().items() if v) or "none"
     console.print(
         f"job [bold]{prepared.name}[/bold]: base {prepared.base.ref} (sha256 {prepared.base.sha256[:12]}), "
-        f"prompt {prepared.prompt_version or '-'}, train {len(prepared.train_examples)} rows"
+        f"prompt {prepared.prompt_version or '-'}, "
+        f"{f'continues adapter {prepared.init_adapter.ref}, ' if prepared.init_adapter else ''}train {len(prepared.train_examples)} rows"
         f"{f', eval {len(prepared.eval_examples)} rows' if prepared.eval_rows else ''}; "
         f"data fingerprint {prepared.train_rows.fingerprint[:12]}; warnings: {counts}",
         soft_wrap=True,

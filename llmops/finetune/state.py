@@ -24,7 +24,7 @@ from llmops.errors import FinetuneError
 from llmops.finetune.checkpoints import latest_complete, prune
 
 #: hashes a resumed run must share with the interrupted one
-RESUME_KEYS = ("job_spec_sha256", "dataset_fingerprint", "base_model_sha256", "prompt_version")
+RESUME_KEYS = ("job_spec_sha256", "dataset_fingerprint", "base_model_sha256", "prompt_version", "init_adapter")
 
 
 class JobState:
@@ -69,7 +69,7 @@ class JobState:
         if previous is None or previous.get("status") == "registered":
             raise FinetuneError(f"job {name}: nothing to resume (no interrupted run); run it without --resume")
         for key in RESUME_KEYS:
-            if previous.get(key) != current[key]:
+            if previous.get(key, "") != current[key]:
                 raise FinetuneError(
                     f"job {name}: cannot resume, {key} changed since the interrupted run "
                     f"({str(previous.get(key))[:16]!r} -> {current[key][:16]!r}); run it without --resume to start over"

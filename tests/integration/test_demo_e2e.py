@@ -50,6 +50,9 @@ def test_demo_runs_end_to_end_and_a_rerun_registers_nothing(demo_ws: Path) -> No
     for text in ("llmops demo", "eval scores", "promote to production", "serve + traffic", "audit trail"):
         assert text in first.stdout, text
     assert "stable" in first.stdout and "canary" in first.stdout
+    # the canary's suite goes through the gateway: none of the answers the engine gave directly are reused
+    via_gateway = next(line for line in first.stdout.splitlines() if "canary via gateway:" in line)
+    assert "answers, 0 from cache" in via_gateway, via_gateway
 
     started = time.monotonic()
     second = run_llmops(*args, cwd=demo_ws, timeout=1500)

@@ -63,7 +63,9 @@ def test_example_job_registers_version_1_with_full_lineage(ft: FinetuneWorkspace
     info = AdapterRegistry(client, ft.ws).get(f"{name}/1")
     assert info.aliases == ()  # training sets no alias
     for tag in LINEAGE_TAGS:
-        assert info.tags.get(tag), f"lineage tag {tag} is empty"
+        if tag != "llmops.init_adapter":
+            assert info.tags.get(tag), f"lineage tag {tag} is empty"
+    assert not info.tags.get("llmops.init_adapter")  # a fresh LoRA continues nothing
     job_path = ft.jobs["support-triage"]
     assert info.tags["llmops.base_model"] == str(ft.model_path)
     assert info.tags["llmops.base_model_sha256"] == load_reference_model(ft.model_path).sha256
@@ -233,3 +235,52 @@ def test_data_warnings_are_refused_unless_allowed_then_logged(ft: FinetuneWorksp
     warnings = client.download_artifacts(run.info.run_id, "data-warnings.txt", str(ft.root / ".dl"))
     text = Path(warnings).read_text()
     assert "train.jsonl:17" in text and "[duplicate]" in text and "[pii]" in text
+
+
+def _lora_tensors(folder: Path) -> dict[str, object]:
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "adapter_model.safetensors"))
+
+
+def test_init_adapter_continues_a_registered_version(ft: FinetuneWorkspace, trained: dict[str, object]) -> None:
+    """A job with ``init_adapter`` starts from that version's weights and records it in the lineage."""
+    parent_ref = f"{trained['name']}/1"
+    job = ft.write_job("continued", init_adapter=parent_ref, training={"max_steps": 1, "lr": 1e-9})
+    result = invoke_llmops("finetune", "run", str(job.relative_to(ft.root)), cwd=ft.root, env=ft.env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"continues adapter {parent_ref}" in result.stdout
+
+    client = connect(ft.ws)
+    registry = AdapterRegistry(client, ft.ws)
+    parent = registry.get(parent_ref)
+    child = registry.get(f"{ft.adapter('continued')}/1")
+    assert child.tags["llmops.init_adapter"] == f"{parent_ref}@{parent.sha256}"
+    assert client.get_run(str(child.run_id)).data.tags["llmops.init_adapter"] == child.tags["llmops.init_adapter"]
+    # one step at lr 1e-9 leaves the parent's weights (a fresh LoRA would start with lora_B all zeros)
+    import torch
+
+    before, after = _lora_tensors(registry.fetch(parent)), _lora_tensors(registry.fetch(child))
+    assert set(before) == set(after)
+    b_keys = [k for k in before if "lora_B" in k]
+    assert b_keys and any(float(before[k].abs().max()) > 0 for k in b_keys)  # type: ignore[attr-defined]
+    for key, tensor in before.items():
+        assert torch.allclose(tensor, after[key], atol=1e-6), key  # type: ignore[arg-type]
+    shown = invoke_llmops("adapters", "show", f"{ft.adapter('continued')}/1", cwd=ft.root, env=ft.env)
+    assert "init_adapter" in shown.stdout and parent_ref in shown.stdout
+
+
+def test_init_adapter_mismatches_fail_before_any_work(ft: FinetuneWorkspace, trained: dict[str, object]) -> None:
+    quiet = Console(quiet=True)
+    parent_ref = f"{trained['name']}/1"
+    unknown = ft.write_job("init-unknown", init_adapter=f"{trained['name']}/99")
+    with pytest.raises(ConfigError, match=r"finetune/init-unknown.yaml \[init_adapter\]: .*not found"):
+        run_job(ft.ws, unknown, RunOptions(), quiet)
+    other_rank = ft.write_job("init-rank", init_adapter=parent_ref, lora={"r": 8, "alpha": 16})
+    with pytest.raises(ConfigError, match=r"\[lora.r\]: lora.r is 8 but init_adapter .* has 16"):
+        run_job(ft.ws, other_rank, RunOptions(), quiet)
+    fewer = ft.write_job("init-modules", init_adapter=parent_ref, lora={"target_modules": ["q_proj", "v_proj"]})
+    with pytest.raises(ConfigError, match=r"\[lora.target_modules\]"):
+        run_job(ft.ws, fewer, RunOptions(), quiet)
+    for job in ("init-unknown", "init-rank", "init-modules"):
+        assert _runs_of(ft, job) == 0, job

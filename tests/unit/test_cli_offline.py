@@ -70,3 +70,14 @@ def test_invalid_reference_names_the_rule(tmp_path: Path) -> None:
     result = runner.invoke(app, ["prompts", "show", "Not/A/Name", "--workspace", str(tmp_path)])
     assert result.exit_code == 2
     assert "invalid" in result.output
+
+
+def test_prompts_validate_takes_files_and_folders(tmp_path: Path) -> None:
+    runner.invoke(app, ["init", str(tmp_path)])
+    folder = runner.invoke(app, ["prompts", "validate", str(tmp_path / "prompts"), "--workspace", str(tmp_path)])
+    assert folder.exit_code == 0, folder.output
+    assert "greeting" in folder.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    none = runner.invoke(app, ["prompts", "validate", str(empty), "--workspace", str(tmp_path)])
+    assert none.exit_code == 2 and "no prompt files found" in none.output

@@ -52,6 +52,7 @@ def test_schema_problems_are_reported_together_with_lines(tmp_path: Path) -> Non
         "  max_steps: 10\n"
         "  epochs: 2\n"
         "resources: {gpus: -1}\n"
+        "init_adapter: 'two@aliases@here'\n"
     )
     with pytest.raises(ValidationFailed) as info:
         load_job(path, display="finetune/bad.yaml")
@@ -62,6 +63,7 @@ def test_schema_problems_are_reported_together_with_lines(tmp_path: Path) -> Non
     assert "finetune/bad.yaml:7 [lora.rank]: unknown field" in text
     assert "finetune/bad.yaml:8 [training]" in text and "set max_steps or epochs, not both" in text
     assert "finetune/bad.yaml:11 [resources.gpus]" in text
+    assert "finetune/bad.yaml:12 [init_adapter]" in text and "NAME@alias or NAME/VERSION" in text
     path.write_text("train: d.jsonl\nadapter: a\ntraining:\n  precision: fp16\n")
     with pytest.raises(
         ValidationFailed, match=r"bad.yaml:4 \[training.precision\]: Input should be 'auto', 'fp32' or 'bf16'"
