@@ -76,8 +76,8 @@ def test_prompts_validate_takes_files_and_folders(tmp_path: Path) -> None:
     runner.invoke(app, ["init", str(tmp_path)])
     folder = runner.invoke(app, ["prompts", "validate", str(tmp_path / "prompts"), "--workspace", str(tmp_path)])
     assert folder.exit_code == 0, folder.output
-    assert "greeting" in folder.output
+    assert "1 prompt file(s) valid" in folder.output
     empty = tmp_path / "empty"
     empty.mkdir()
     none = runner.invoke(app, ["prompts", "validate", str(empty), "--workspace", str(tmp_path)])
-    assert none.exit_code == 2 and "no prompt files found" in none.output
+    assert none.exit_code == 2 and "no prompt files found" in " ".join(none.output.split())
