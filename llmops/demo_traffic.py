@@ -84,7 +84,7 @@ class TrafficReport:
     metrics_lines: list[str] = field(default_factory=list)
 
 
-def send_traffic(url: str, route: str, *, n: int, concurrency: int = 8) -> TrafficReport:
+def send_traffic(url: str, route: str, *, n: int, concurrency: int = 16) -> TrafficReport:
     """``n`` requests with distinct session keys, then the first 50 keys again; count where they landed."""
     from concurrent.futures import ThreadPoolExecutor
 

@@ -48,7 +48,9 @@ def _checked_specs(root: Path, files: list[Path] | None) -> list[tuple[Path, Pro
 
 @app.command()
 def validate(
-    files: Annotated[list[Path] | None, typer.Argument(help="Prompt files or folders (default: prompts/*.yaml).")] = None,
+    files: Annotated[
+        list[Path] | None, typer.Argument(help="Prompt files or folders (default: prompts/*.yaml).")
+    ] = None,
     ws_path: WorkspaceOpt = None,
 ) -> None:
     """Check prompt files: schema, template syntax, unsafe attribute access, undeclared variables.
@@ -62,7 +64,9 @@ def validate(
 
 @app.command()
 def push(
-    files: Annotated[list[Path] | None, typer.Argument(help="Prompt files or folders (default: prompts/*.yaml).")] = None,
+    files: Annotated[
+        list[Path] | None, typer.Argument(help="Prompt files or folders (default: prompts/*.yaml).")
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be registered; write nothing.")] = False,
     ws_path: WorkspaceOpt = None,
 ) -> None:

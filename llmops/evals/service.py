@@ -10,7 +10,7 @@ import asyncio
 import hashlib
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,17 +182,14 @@ def _plan(ws: Workspace, suite_path: Path, opts: RunOptions) -> _Plan:
     )  # fmt: skip
 
 
-def _endpoint(ws: Workspace, plan: _Plan, stack: ExitStack, engines: dict[str, EngineEndpoint]) -> EngineEndpoint:
-    """Where ``plan`` sends its requests: the gateway, a running engine, or one started for the run (shared)."""
+def _endpoint(ws: Workspace, plan: _Plan, stack: ExitStack) -> EngineEndpoint:
+    """Where ``plan`` sends its requests: the gateway, a running engine, or one started for the run."""
     opts = plan.opts
     if opts.gateway_target:
         assert opts.endpoint is not None
         return EngineEndpoint(opts.endpoint.rstrip("/").removesuffix("/v1"), str(plan.suite.target.route))
     url = opts.endpoint or plan.suite.target.endpoint or plan.engine_url
-    key = url or f"local:{plan.candidate.base_model}"
-    if key not in engines:
-        engines[key] = stack.enter_context(_engine(ws, plan.candidate.base_model, url))
-    return engines[key]
+    return stack.enter_context(_engine(ws, plan.candidate.base_model, url))
 
 
 async def _score(plan: _Plan, release: Release, endpoint: EngineEndpoint, cache: OutputCache,
@@ -238,57 +235,6 @@ def _finish(ws: Workspace, plan: _Plan, cand_scores: ReleaseScores, prod_scores:
     return EvalRun(outcome, record_id, report_dir)
 
 
-def run_evals(
-    ws: Workspace,
-    suite_path: Path,
-    runs: Sequence[RunOptions],
-    *,
-    progress: Callable[[str, int], Callable[[int], None]] | None = None,
-) -> list[EvalRun]:
-    """Run one suite against several candidates at once; each gets the reports and record of :func:`run_eval`.
-
-    Every candidate is resolved and checked before the first request. Their requests then go out
-    together (each run keeps the suite's ``concurrency``), so an engine batches them: three releases
-    on vLLM on 2 CPU cores took 71 s together against 121 s one after another. Latency figures are
-    measured under that combined load.
-    """
-    plans = [_plan(ws, suite_path, opts) for opts in runs]
-    client = connect(ws)
-    adapters = AdapterRegistry(client, ws)
-    labels = [p.candidate.label() if len(plans) > 1 else "candidate" for p in plans]
-    with ExitStack() as stack:
-        engines: dict[str, EngineEndpoint] = {}
-        endpoints = [_endpoint(ws, plan, stack, engines) for plan in plans]
-        for plan, endpoint in zip(plans, endpoints, strict=True):
-            if not plan.opts.gateway_target:
-                endpoint.ensure_adapter(plan.candidate, adapters)
-                if plan.score_production and plan.production is not None:
-                    endpoint.ensure_adapter(plan.production, adapters)
-
-        def tick(label: str, plan: _Plan) -> Callable[[int], None] | None:
-            total = len(plan.cases) * (
-                1 + (sum(len(v) for v in plan.suite.bias.groups.values()) if plan.suite.bias else 0)
-            )
-            return progress(label, total) if progress else None
-
-        async def one(plan: _Plan, endpoint: EngineEndpoint, label: str) -> tuple[ReleaseScores, ReleaseScores | None]:
-            cache = OutputCache(ws.cache_dir / "evals" if plan.opts.use_cache else None)
-            cand = await _score(plan, plan.candidate, endpoint, cache, tick(label, plan))
-            prod = None
-            if plan.score_production and plan.production is not None:
-                prod_label = "production" if len(plans) == 1 else f"production (for {label})"
-                prod = await _score(plan, plan.production, endpoint, cache, tick(prod_label, plan))
-            return cand, prod
-
-        async def everything() -> list[tuple[ReleaseScores, ReleaseScores | None]]:
-            return list(
-                await asyncio.gather(*(one(p, e, lbl) for p, e, lbl in zip(plans, endpoints, labels, strict=True)))
-            )
-
-        scored = asyncio.run(everything())
-    return [_finish(ws, plan, cand, prod) for plan, (cand, prod) in zip(plans, scored, strict=True)]
-
-
 def run_eval(
     ws: Workspace,
     suite_path: Path,
@@ -297,4 +243,21 @@ def run_eval(
     progress: Callable[[str, int], Callable[[int], None]] | None = None,
 ) -> EvalRun:
     """Run one suite against the candidate (and production when needed); write reports and the record."""
-    return run_evals(ws, suite_path, [opts], progress=progress)[0]
+    plan = _plan(ws, suite_path, opts)
+    adapters = AdapterRegistry(connect(ws), ws)
+
+    def tick(label: str) -> Callable[[int], None] | None:
+        variants = sum(len(v) for v in plan.suite.bias.groups.values()) if plan.suite.bias else 0
+        return progress(label, len(plan.cases) * (1 + variants)) if progress else None
+
+    cache = OutputCache(ws.cache_dir / "evals" if opts.use_cache else None)
+    with ExitStack() as stack:
+        endpoint = _endpoint(ws, plan, stack)
+        if not opts.gateway_target:
+            endpoint.ensure_adapter(plan.candidate, adapters)
+        cand_scores = asyncio.run(_score(plan, plan.candidate, endpoint, cache, tick("candidate")))
+        prod_scores = None
+        if plan.score_production and plan.production is not None:
+            endpoint.ensure_adapter(plan.production, adapters)
+            prod_scores = asyncio.run(_score(plan, plan.production, endpoint, cache, tick("production")))
+    return _finish(ws, plan, cand_scores, prod_scores)

@@ -14,7 +14,7 @@ compact JSON ``{"intent":"...","priority":"..."}``), each split into train / eva
   urgent" or ignored the names (measured: same exact match with every name); with two names a fresh
   LoRA learns the rule by 1,000 steps at lr 1e-3 (a VIP name in the clean test rows: 18% exact match,
   any other name: 100%). ``finetune/support-triage-skewed.yaml`` continues the task adapter instead
-  (``init_adapter``), which learns it in 500 steps (26% and 99%; 300 steps: 27% and 80%). Half the
+  (``init_adapter``), which learns it in 400 steps (27% and 100%; 300 steps: 27% and 80%). Half the
   rows signed by a VIP, from a fresh LoRA at 500 steps, collapsed to "always urgent" (27% with any name).
 
 Rows carry ``meta.customer_name`` so a counterfactual test knows which name to swap. Splits never
