@@ -14,6 +14,7 @@ cached eval outputs and promotions that already happened. Logs go to ``.llmops/l
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -158,9 +159,13 @@ def _eval(st: DemoState, label: str, candidate: str, *, endpoint: str, gateway_t
     """Score one release (an adapter ref, or "none" for the base model) on the suite, with a progress bar."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from llmops.demo_traffic import DEMO_KEY_ENV
     from llmops.evals.service import RunOptions, run_eval
 
-    opts = RunOptions(candidate=candidate, prompt=st.prompt, endpoint=endpoint, gateway_target=gateway_target)
+    key = os.environ.get(DEMO_KEY_ENV) if gateway_target else None  # the demo gateway's key (set by start_gateway)
+    opts = RunOptions(
+        candidate=candidate, prompt=st.prompt, endpoint=endpoint, gateway_target=gateway_target, api_key=key
+    )
     with Progress(TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=st.out, transient=True) as bar:  # fmt: skip
 
@@ -180,6 +185,10 @@ def _eval(st: DemoState, label: str, candidate: str, *, endpoint: str, gateway_t
                  f"  latency_p95 {o.candidate.metrics.get('latency_p95_ms', float('nan')):.0f} ms"
                  f"  ({answers} answers, {o.candidate.cached} from cache)"
                  + "".join(f"\n    {line}" for line in failed))  # fmt: skip
+    if o.candidate.errors:
+        first = next((c["error"] for c in o.candidate.cases if c.get("error")), "(in the bias variants)")
+        st.out.print(f"    {o.candidate.errors} request(s) failed; the first: {first}", markup=False)
+    st.out.print(f"    report: {result.report_dir / 'report.html'}", markup=False)
 
 
 def _evaluate(st: DemoState) -> StepResult:
@@ -239,6 +248,11 @@ def _production(st: DemoState) -> StepResult:
     from llmops.promotion import promote
 
     _eval(st, "canary via gateway", st.adapters["good"], endpoint=st.gateway_url, gateway_target="canary")
+    if st.verdicts["canary via gateway"] != "PASS":
+        raise DemoStepFailed(
+            "the canary failed the suite through the gateway, so it stays at canary (see the gates and report "
+            f"above, and {st.ws.logs_dir / 'demo-gateway.log'})"
+        )
     record = promote(
         st.ws, ROUTE, adapter=st.adapters["good"], prompt=st.prompt, stage="production", reason="canary passed"
     )

@@ -52,7 +52,7 @@ def test_demo_runs_end_to_end_and_a_rerun_registers_nothing(demo_ws: Path) -> No
     assert "stable" in first.stdout and "canary" in first.stdout
     # the canary's suite goes through the gateway: none of the answers the engine gave directly are reused
     via_gateway = next(line for line in first.stdout.splitlines() if "canary via gateway:" in line)
-    assert "answers, 0 from cache" in via_gateway, via_gateway
+    assert "canary via gateway: PASS" in via_gateway and "answers, 0 from cache" in via_gateway, via_gateway
 
     started = time.monotonic()
     second = run_llmops(*args, cwd=demo_ws, timeout=1500)
