@@ -265,19 +265,17 @@ def _audit(st: DemoState) -> StepResult:
     from llmops.registry.tracking import connect
 
     records = AuditLog(connect(st.ws), st.ws).records(ROUTE, limit=16)
-    settled: set[tuple[str, object, object]] = set()
-    shown = []
-    for r in records:  # newest first; a move writes "pending" before it acts, then its outcome
-        key = (r.alias, r.from_version, r.to_version)
-        if r.outcome == "pending" and key in settled:
-            continue
-        settled.add(key)
-        shown.append(r)
-    records = shown[:8]
+    # a move writes "pending" before it acts, then its outcome, often in the same millisecond (so the
+    # two may come in either order): show the outcome alone
+    settled = {(r.kind, r.alias, r.from_version, r.to_version) for r in records if r.outcome != "pending"}
+    records = [
+        r for r in records if r.outcome != "pending" or (r.kind, r.alias, r.from_version, r.to_version) not in settled
+    ][:8]
     for r in records:
         forced = " (forced)" if r.forced else ""
         st.out.print(
-            f"  {r.actor:>18} {r.alias:<10} v{r.from_version or '-'} → v{r.to_version}  {r.outcome}{forced}  {r.detail}"
+            f"  {r.actor:>18} {r.kind:<7} {r.alias:<10} v{r.from_version or '-'} → v{r.to_version}  {r.outcome}{forced}"
+            f"  {r.detail}"
         )
     return StepResult("audit trail", "done", f"{len(records)} recent record(s) for {ROUTE}")
 

@@ -51,6 +51,7 @@ def test_demo_runs_end_to_end_and_a_rerun_registers_nothing(demo_ws: Path) -> No
         assert text in first.stdout, text
     assert "stable" in first.stdout and "canary" in first.stdout
     # the canary's suite goes through the gateway: none of the answers the engine gave directly are reused
+    assert " pending" not in first.stdout  # the audit trail shows each move's outcome, not its write-ahead record
     via_gateway = next(line for line in first.stdout.splitlines() if "canary via gateway:" in line)
     assert "canary via gateway: PASS" in via_gateway and "answers, 0 from cache" in via_gateway, via_gateway
 
