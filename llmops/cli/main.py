@@ -190,7 +190,7 @@ def demo(
     train_steps: Annotated[
         int | None, typer.Option(help="Fewer training steps (quick runs); default: the job files'.")
     ] = None,
-    traffic: Annotated[int, typer.Option(help="Requests sent through the gateway.")] = 300,
+    traffic: Annotated[int, typer.Option(help="Requests sent through the gateway.")] = 200,
     ws_path: WorkspaceOpt = None,
 ) -> None:
     """Run the whole lifecycle on the embedded defaults: model, prompts, fine-tunes, evals, canary, production.
