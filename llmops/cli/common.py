@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -32,3 +35,23 @@ def err_console() -> Console:
 
 def workspace(path: Path | None) -> Workspace:
     return load_workspace(path)
+
+
+def stop_requested() -> threading.Event:
+    """An event that Ctrl-C (SIGINT) or SIGTERM sets, for commands that keep a server running.
+
+    Handled explicitly: a shell that starts a command in the background (``cmd &`` in a script) leaves
+    SIGINT ignored, and Python then never raises KeyboardInterrupt.
+    """
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def run_until_stopped(stop: threading.Event, alive: Callable[[], bool], message: str) -> None:
+    """Return once ``stop`` is set; exit 1 with ``message`` if the server dies first."""
+    while not stop.wait(1.0):
+        if not alive():
+            console().print(f"[red]{message}[/red]")
+            raise typer.Exit(1)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 from typing import Annotated
 
 import typer
 
-from llmops.cli.common import WorkspaceOpt, console, workspace
+from llmops.cli.common import WorkspaceOpt, console, run_until_stopped, stop_requested, workspace
 from llmops.registry.server import start_server
 
 app = typer.Typer(help="The MLflow registry: serve the embedded store with its UI.", no_args_is_help=True)
@@ -28,20 +26,13 @@ def serve(
     """
     ws = workspace(ws_path)
     out = console()
-    # Ctrl-C (SIGINT) and SIGTERM both ask for a clean stop. Handled explicitly: a shell that starts us in
-    # the background makes SIGINT ignored, and Python then never raises KeyboardInterrupt.
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = stop_requested()
     with out.status("starting MLflow (a fresh store migrates for ~30 s)…"):
         proc, url = start_server(ws, host=host, port=port)
     try:
         out.print(f"[green]MLflow UI[/green] {url}   (log: {proc.log_path}, pid {proc.pid})")
         out.print("Ctrl-C to stop")
-        while not stop.wait(1.0):
-            if not proc.alive():
-                out.print(f"[red]MLflow server exited[/red]; see {proc.log_path}")
-                raise typer.Exit(1)
+        run_until_stopped(stop, proc.alive, f"MLflow server exited; see {proc.log_path}")
     finally:
         proc.stop()
     out.print("stopped")

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import logging
-import signal
-import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from llmops.cli.common import WorkspaceOpt, console, workspace
+from llmops.cli.common import WorkspaceOpt, console, run_until_stopped, stop_requested, workspace
 
 app = typer.Typer(help="Serve: a vLLM engine (LoRA on) and the OpenAI-compatible gateway.", no_args_is_help=True)
 
@@ -58,6 +55,7 @@ def engine(
         startup_timeout_s=startup_timeout,
     )
     log_path = ws.logs_dir / f"vllm-{port}.log"
+    stop = stop_requested()
     with out.status(f"starting vLLM on {settings.url} (tens of seconds)…"):
         proc = start_engine(settings, log_path)
     out.print(
@@ -65,22 +63,10 @@ def engine(
     )
     out.print("Ctrl-C to stop")
     try:
-        _wait(proc.alive, f"vLLM exited; see {log_path}")
+        run_until_stopped(stop, proc.alive, f"vLLM exited; see {log_path}")
     finally:
         proc.stop()
     out.print("stopped")
-
-
-def _wait(alive: Callable[[], bool], message: str) -> None:
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        while not stop.wait(1.0):
-            if not alive():
-                console().print(f"[red]{message}[/red]")
-                raise typer.Exit(1)
-    except KeyboardInterrupt:
-        pass
 
 
 @app.command()

@@ -149,6 +149,7 @@ class RouteManager:
         sync: AdapterSync,
         *,
         interval_s: float = 30.0,
+        retry_s: float = 2.0,
         on_swap: Callable[[RouteTable], None] | None = None,
     ) -> None:
         self.specs = dict(specs)
@@ -156,6 +157,7 @@ class RouteManager:
         self.resolver = resolver
         self.sync = sync
         self.interval_s = interval_s
+        self.retry_s = retry_s  # while a route is unavailable (say its engine is still starting), retry this often
         self.table = RouteTable()
         self._overrides: dict[str, dict[str, int]] = {}
         self._compiled: dict[tuple[str, int, str], CompiledPrompt] = {}
@@ -319,8 +321,9 @@ class RouteManager:
 
     async def _loop(self) -> None:
         while True:
+            wait_s = self.interval_s if self.ready else min(self.interval_s, self.retry_s)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._poked.wait(), self.interval_s)
+                await asyncio.wait_for(self._poked.wait(), wait_s)
             self._poked.clear()
             try:
                 await self.refresh()

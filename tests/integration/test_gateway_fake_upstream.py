@@ -184,3 +184,38 @@ def test_vllm_control_endpoints_are_not_exposed(gateway: RunningGateway) -> None
         assert client.get("/v1/models").status_code == 401
         assert [m["id"] for m in client.get("/v1/models", headers=USER).json()["data"]] == ["echo"]
         assert "llmops_gateway_requests_total" in client.get("/metrics").text
+
+
+def test_a_route_whose_engine_starts_later_serves_within_seconds(tmp_path: Path) -> None:
+    """Gateway first, engine second (as the README's commands run): no wait for the 600 s refresh."""
+    port = free_port()
+    workspace = tmp_path / "ws"
+    (workspace / "serving").mkdir(parents=True)
+    config = fake_config(f"http://127.0.0.1:{port}") + KEYS_YAML + "refresh: {interval_s: 600}\n"
+    (workspace / "serving" / "gateway.yaml").write_text(config)
+    gw_port = free_port()
+    env = {**os.environ, "LLMOPS_TEST_GATEWAY_KEY": USER_KEY, "LLMOPS_TEST_GATEWAY_ADMIN_KEY": ADMIN_KEY}
+    argv = [LLMOPS, "serve", "gateway", "--config", "serving/gateway.yaml", "--port", str(gw_port)]
+    gateway = ManagedProcess("gateway", argv, workspace / "gateway.log", env=env, cwd=workspace).start()
+    url = f"http://127.0.0.1:{gw_port}"
+    engine = None
+    try:
+        gateway.wait_healthy(lambda: http_ok(f"{url}/healthz"), timeout=120, interval=0.2)
+        body = {"model": "echo", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
+        headers = {"authorization": f"Bearer {USER_KEY}"}
+        early = httpx.post(f"{url}/v1/chat/completions", json=body, headers=headers, timeout=10)
+        assert early.status_code == 503 and early.json()["error"]["code"] == "route_unavailable", early.text
+        argv = [sys.executable, str(FAKE_ENGINE), "--port", str(port)]
+        engine = ManagedProcess("fake-engine", argv, tmp_path / "fake.log").start()
+        engine.wait_healthy(lambda: http_ok(f"http://127.0.0.1:{port}/health"), timeout=30, interval=0.1)
+        deadline = time.monotonic() + 10
+        while True:
+            answer = httpx.post(f"{url}/v1/chat/completions", json=body, headers=headers, timeout=10)
+            if answer.status_code == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert answer.status_code == 200, answer.text
+    finally:
+        gateway.stop()
+        if engine is not None:
+            engine.stop()
