@@ -18,7 +18,7 @@ from typing import Any
 
 from llmops.adapters.registry import AdapterRegistry
 from llmops.config.workspace import Workspace
-from llmops.errors import ConfigError, LlmopsError
+from llmops.errors import ConfigError, LlmopsError, ServerError
 from llmops.evals import record as records
 from llmops.evals.files import load_suite
 from llmops.evals.gates import evaluate
@@ -189,7 +189,16 @@ def _endpoint(ws: Workspace, plan: _Plan, stack: ExitStack) -> EngineEndpoint:
         assert opts.endpoint is not None
         return EngineEndpoint(opts.endpoint.rstrip("/").removesuffix("/v1"), str(plan.suite.target.route))
     url = opts.endpoint or plan.suite.target.endpoint or plan.engine_url
-    return stack.enter_context(_engine(ws, plan.candidate.base_model, url))
+    try:
+        return stack.enter_context(_engine(ws, plan.candidate.base_model, url))
+    except ServerError as exc:
+        if opts.endpoint or plan.suite.target.endpoint:
+            raise
+        route = plan.suite.target.route
+        raise ServerError(
+            f"{exc}; that is the engine of route {route} in serving/gateway.yaml: start it "
+            f"(llmops serve engine --port PORT), or pass --endpoint URL"
+        ) from exc
 
 
 async def _score(plan: _Plan, release: Release, endpoint: EngineEndpoint, cache: OutputCache,

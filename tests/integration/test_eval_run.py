@@ -108,6 +108,20 @@ def test_errors_before_any_request(eval_ws: dict[str, object]) -> None:
     no_prod = invoke_llmops("eval", "run", str(suite), "--endpoint", dead, cwd=root, env=env)
     assert no_prod.returncode == 2 and "no production release" in no_prod.stderr
 
+    # a route's engine comes from serving/gateway.yaml: when it does not answer, the error says where it came from
+    (root / "serving").mkdir(exist_ok=True)  # type: ignore[operator]
+    (root / "serving" / "gateway.yaml").write_text(  # type: ignore[operator]
+        f"version: 1\nengines:\n  local: {{url: '{dead}'}}\nroutes:\n  triage:\n    targets:\n"
+        f"      - {{name: stable, weight: 1, prompt: {prompt}/1}}\n"
+    )
+    by_route = root / "evals" / "route.yaml"  # type: ignore[operator]
+    by_route.write_text(suite_yaml(prompt, adapter, "  - {metric: json_valid, min: 0.0}").replace(
+        f"  release: {{adapter: {adapter}/1, prompt: {prompt}/1, params: {{max_tokens: 8}}}}", "  route: triage"
+    ))  # fmt: skip
+    down = invoke_llmops("eval", "run", str(by_route), "--candidate", f"{adapter}/1", cwd=root, env=env)
+    assert down.returncode == 2, down.stdout + down.stderr
+    assert "serving/gateway.yaml" in down.stderr and "--endpoint" in down.stderr, down.stderr
+
     (root / "evals" / "cases.jsonl").write_text('{"variables": {"message": "x"}}\n{oops\n')  # type: ignore[operator]
     bad = invoke_llmops("eval", "run", str(suite), "--endpoint", dead, cwd=root, env=env)
     assert bad.returncode == 2 and "cases.jsonl:2" in bad.stderr
