@@ -24,7 +24,7 @@ import hashlib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from llmops.adapters.registry import AdapterRef
 from llmops.config.yamlio import check_model_file, line_of, load_model
@@ -106,22 +106,13 @@ class FinetuneJob(_Strict):
     resources: ResourceSettings = ResourceSettings()
     description: str = ""
 
-    @field_validator("prompt")
+    @field_validator("prompt", "init_adapter")
     @classmethod
-    def _prompt_ref(cls, v: str | None) -> str | None:
+    def _version_ref(cls, v: str | None, info: ValidationInfo) -> str | None:
         if v is not None:
+            grammar = PromptRef if info.field_name == "prompt" else AdapterRef
             try:
-                PromptRef.parse(v)
-            except LlmopsError as exc:
-                raise ValueError(str(exc)) from exc
-        return v
-
-    @field_validator("init_adapter")
-    @classmethod
-    def _adapter_ref(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                AdapterRef.parse(v)
+                grammar.parse(v)
             except LlmopsError as exc:
                 raise ValueError(str(exc)) from exc
         return v
