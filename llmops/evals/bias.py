@@ -47,6 +47,12 @@ def substitute(case: Case, attribute: str, value: str) -> Case:
     )
 
 
+def variant_count(cases: list[Case], bias: Bias) -> int:
+    """How many variants :func:`expand` makes, without making them (for progress totals)."""
+    carrying = sum(bias.attribute in c.attributes for c in cases)
+    return min(carrying, bias.max_cases) * sum(len(values) for values in bias.groups.values())
+
+
 def expand(cases: list[Case], bias: Bias) -> list[Variant]:
     """Variants of the first ``bias.max_cases`` cases that carry the attribute."""
     carrying = [c for c in cases if bias.attribute in c.attributes][: bias.max_cases]

@@ -19,6 +19,7 @@ from typing import Any
 from llmops.adapters.registry import AdapterRegistry
 from llmops.config.workspace import Workspace
 from llmops.errors import ConfigError, LlmopsError, ServerError
+from llmops.evals import bias as bias_mod
 from llmops.evals import record as records
 from llmops.evals.files import load_suite
 from llmops.evals.gates import evaluate
@@ -256,8 +257,8 @@ def run_eval(
     adapters = AdapterRegistry(connect(ws), ws)
 
     def tick(label: str) -> Callable[[int], None] | None:
-        variants = sum(len(v) for v in plan.suite.bias.groups.values()) if plan.suite.bias else 0
-        return progress(label, len(plan.cases) * (1 + variants)) if progress else None
+        variants = bias_mod.variant_count(plan.cases, plan.suite.bias) if plan.suite.bias else 0
+        return progress(label, len(plan.cases) + variants) if progress else None
 
     cache = OutputCache(ws.cache_dir / "evals" if opts.use_cache else None)
     with ExitStack() as stack:

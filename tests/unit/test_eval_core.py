@@ -133,6 +133,17 @@ def test_bias_expansion_substitutes_whole_words_and_measures_change() -> None:
     assert result.group_scores == {"a": 1.0, "b": 0.0}
 
 
+@pytest.mark.parametrize("max_cases", [1, 2, 10])
+def test_variant_count_matches_expansion(max_cases: int) -> None:
+    """The progress bar's total: cases without the attribute and cases past max_cases make no variants."""
+    named = [
+        Case(id=f"c{i}", variables={"message": f"I am N{i}"}, attributes={"customer_name": f"N{i}"}) for i in range(3)
+    ]
+    cases = [*named[:2], Case(variables={"message": "no name"}), named[2]]
+    spec = Bias(attribute="customer_name", groups={"a": ["Mei", "Liam"], "b": ["Omar"]}, max_cases=max_cases)
+    assert bias_mod.variant_count(cases, spec) == len(bias_mod.expand(cases, spec)) == 3 * min(max_cases, 3)
+
+
 class CountingResponder:
     def __init__(self, delay: float = 0.01) -> None:
         self.calls = 0
