@@ -113,6 +113,7 @@ def _prompts(st: DemoState) -> StepResult:
 
 def _finetune(st: DemoState) -> StepResult:
     from llmops.adapters.registry import AdapterRegistry
+    from llmops.finetune.init_adapter import lineage_ref
     from llmops.finetune.job import file_sha256, load_job
     from llmops.finetune.runner import RunOptions, run_job
     from llmops.registry.tracking import connect
@@ -124,10 +125,8 @@ def _finetune(st: DemoState) -> StepResult:
         job = load_job(path)
         digest = file_sha256(path)
         steps = str(st.options.train_steps or "")
-        parent = ""
-        if job.init_adapter:  # the skewed job continues the good adapter: retrain it when that changed
-            info = adapters.get(job.init_adapter)
-            parent = f"{info.ref}@{info.sha256}"
+        # the skewed job continues the good adapter: retrain it when that changed
+        parent = lineage_ref(adapters.get(job.init_adapter)) if job.init_adapter else ""
         existing = [
             v for v in adapters.versions(job.adapter)
             if v.tags.get("llmops.job_spec_sha256") == digest and v.tags.get("llmops.demo_steps", "") == steps

@@ -28,8 +28,9 @@ app = typer.Typer(
 
 
 def _checked_specs(root: Path, files: list[Path] | None) -> list[tuple[Path, PromptSpec]]:
-    paths = [f for given in files for f in (discover(given) if given.is_dir() else [given])] if files else []
-    if not files:
+    if files:  # a folder stands for the prompt files under it
+        paths = [f for given in files for f in (discover(given) if given.is_dir() else [given])]
+    else:
         paths = discover(root / "prompts")
     if not paths:
         where = ", ".join(str(f) for f in files) if files else str(root / "prompts")

@@ -193,8 +193,8 @@ def _endpoint(ws: Workspace, plan: _Plan, stack: ExitStack) -> EngineEndpoint:
     try:
         return stack.enter_context(_engine(ws, plan.candidate.base_model, url))
     except ServerError as exc:
-        if opts.endpoint or plan.suite.target.endpoint:
-            raise
+        if url is None or url != plan.engine_url or opts.endpoint or plan.suite.target.endpoint:
+            raise  # an engine started here, or a URL the user named: the message already says which
         route = plan.suite.target.route
         raise ServerError(
             f"{exc}; that is the engine of route {route} in serving/gateway.yaml: start it "

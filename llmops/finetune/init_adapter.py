@@ -35,6 +35,15 @@ class InitAdapter:
     def ref(self) -> str:
         return self.info.ref
 
+    @property
+    def lineage(self) -> str:
+        return lineage_ref(self.info)
+
+
+def lineage_ref(info: AdapterVersionInfo) -> str:
+    """What ``llmops.init_adapter`` records of the adapter a version continued: ``NAME/VERSION@SHA256``."""
+    return f"{info.ref}@{info.sha256}"
+
 
 def _modules(value: Any) -> set[str] | str:
     if value == "all-linear":

@@ -84,7 +84,7 @@ class PreparedJob:
     @property
     def init_adapter_ref(self) -> str:
         """``NAME/VERSION@SHA256`` of the adapter training continues from ("" for a fresh LoRA)."""
-        return f"{self.init_adapter.ref}@{self.init_adapter.info.sha256}" if self.init_adapter else ""
+        return self.init_adapter.lineage if self.init_adapter else ""
 
 
 @dataclass(frozen=True)
