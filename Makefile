@@ -26,8 +26,7 @@ install: $(STAMP)
 demo: install
 	$(VENV)/bin/llmops demo
 
-test: install
-	$(VENV)/bin/ruff check llmops tests bench
+test: lint
 	$(PY) -m pytest
 
 test-fast: install
@@ -35,6 +34,7 @@ test-fast: install
 
 lint: install
 	$(VENV)/bin/ruff check llmops tests bench
+	$(VENV)/bin/ruff format --check llmops tests bench
 	$(PY) -m mypy
 
 clean:

@@ -23,7 +23,8 @@ from llmops.evals.runner import OutputCache
 from llmops.evals.scoring import score_release
 from llmops.evals.spec import EvalSuite
 from llmops.process import ManagedProcess, free_port, http_ok
-from llmops.releases import Release
+from llmops.registry.resolved import ResolvedRelease
+from llmops.release import Release
 
 HERE = Path(__file__).resolve().parent
 
@@ -41,7 +42,7 @@ async def one_run(url: str, cases: list[Case], concurrency: int) -> float:
     responder = OpenAIResponder(f"{url}/v1", "base", timeout_s=30)
     started = time.perf_counter()
     try:
-        result = await score_release(suite, cases, Release(base_model="bench"), responder, OutputCache(None))
+        result = await score_release(suite, cases, ResolvedRelease(Release(base_model="bench"), None, None), responder, OutputCache(None))
     finally:
         await responder.aclose()
     elapsed = time.perf_counter() - started

@@ -46,9 +46,10 @@ MESSAGE = "Hello, I was charged twice for order 1234 and I would like a refund a
 def serve_gateway(config: Path, port: int) -> None:
     import uvicorn
 
+    from llmops.config.gateway import load_gateway_file
     from llmops.gateway.app import build_app
-    from llmops.gateway.config import load_gateway_file, settings_from_file
     from llmops.gateway.resolver import StaticResolver
+    from llmops.gateway.settings import settings_from_file
 
     spec = load_gateway_file(config)
     settings = settings_from_file(spec, home=config.parent, env={"BENCH_KEY": KEY})

@@ -14,14 +14,18 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import httpx
 import yaml
+from openai import OpenAI
 
 from llmops.config.workspace import Workspace
 from llmops.process import ManagedProcess, free_port, http_ok
 
+#: the variable the demo gateway's config reads its (admin) key from; set in the gateway's environment only
 DEMO_KEY_ENV = "LLMOPS_DEMO_GATEWAY_KEY"
 MESSAGES = (
     "Hi, I am Mei. I was charged twice for order 4411, please refund the extra payment.",
@@ -50,15 +54,22 @@ def demo_gateway_config(engine_url: str, canary_weight: int) -> dict[str, object
     }
 
 
+@dataclass(frozen=True)
+class DemoGateway:
+    """The demo's running gateway: its root URL and the (admin) key clients send."""
+
+    url: str
+    key: str
+
+
 @contextmanager
-def start_gateway(ws: Workspace, engine_url: str, *, canary_weight: int) -> Iterator[str]:
-    """Run the gateway on a free port until the context exits; yield its root URL."""
+def start_gateway(ws: Workspace, engine_url: str, *, canary_weight: int) -> Iterator[DemoGateway]:
+    """Run the gateway on a free port, with a fresh key, until the context exits."""
     folder = ws.home / "demo"
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "gateway.yaml"
     config.write_text(yaml.safe_dump(demo_gateway_config(engine_url, canary_weight), sort_keys=False))
-    key = os.environ.get(DEMO_KEY_ENV) or secrets.token_urlsafe(24)
-    os.environ[DEMO_KEY_ENV] = key  # the eval client and the traffic below authenticate with it
+    key = secrets.token_urlsafe(24)
     port = free_port()
     argv = [sys.executable, "-m", "llmops", "serve", "gateway", "--config", str(config), "--port", str(port),
             "--workspace", str(ws.root)]  # fmt: skip
@@ -68,7 +79,7 @@ def start_gateway(ws: Workspace, engine_url: str, *, canary_weight: int) -> Iter
     url = f"http://127.0.0.1:{port}"
     try:
         proc.wait_healthy(lambda: http_ok(f"{url}/readyz"), timeout=120)
-        yield url
+        yield DemoGateway(url, key)
     finally:
         proc.stop()
 
@@ -84,14 +95,10 @@ class TrafficReport:
     metrics_lines: list[str] = field(default_factory=list)
 
 
-def send_traffic(url: str, route: str, *, n: int, concurrency: int = 16) -> TrafficReport:
+def send_traffic(gateway: DemoGateway, route: str, *, n: int, concurrency: int = 16) -> TrafficReport:
     """``n`` requests with distinct session keys, then the first 50 keys again; count where they landed."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    import httpx
-    from openai import OpenAI
-
-    client = OpenAI(base_url=f"{url}/v1", api_key=os.environ[DEMO_KEY_ENV], max_retries=0)
+    url = gateway.url
+    client = OpenAI(base_url=f"{url}/v1", api_key=gateway.key, max_retries=0)
 
     def one(i: int) -> tuple[str, str, float]:
         started = time.perf_counter()
@@ -125,9 +132,7 @@ def send_traffic(url: str, route: str, *, n: int, concurrency: int = 16) -> Traf
         repeats = [r for r in pool.map(safe, range(min(50, n))) if r is not None]
     moves = sum(first.get(key) != target for key, target, _ in repeats)
     split = dict(sorted(Counter(first.values()).items()))
-    metrics = httpx.get(
-        f"{url}/metrics", headers={"authorization": f"Bearer {os.environ[DEMO_KEY_ENV]}"}, timeout=10
-    ).text
+    metrics = httpx.get(f"{url}/metrics", headers={"authorization": f"Bearer {gateway.key}"}, timeout=10).text
     lines = [line for line in metrics.splitlines() if line.startswith("llmops_gateway_requests_total{")]
     p50 = statistics.median(latencies) if latencies else float("nan")
     return TrafficReport(len(first), split, len(repeats), moves, errors, p50, lines)

@@ -13,6 +13,7 @@ from typing import Literal
 
 from llmops.config.workspace import Workspace
 from llmops.errors import LlmopsError
+from llmops.registry import connect
 
 PACKAGES = (
     ("transformers", "transformers"),
@@ -70,11 +71,8 @@ def run_checks(ws: Workspace) -> Iterator[Check]:
 
 
 def _registry_check(ws: Workspace) -> Check:
-    from llmops.registry.tracking import connect
-
     try:
-        client = connect(ws)
-        client.search_experiments(max_results=1)
+        connect(ws).ping()
     except LlmopsError as exc:
         return Check("registry", "fail", str(exc))
     except Exception as exc:  # noqa: BLE001 - report any client failure with the URI

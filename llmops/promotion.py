@@ -3,7 +3,7 @@
 ``promote`` checks that a passing eval record exists for exactly the release (adapter version +
 prompt version) on every suite in ``evals/`` that targets the route with ``required: true``; then it
 moves, in order, the adapter alias, the prompt alias and finally the route's release pointer (the
-commit point, see :mod:`llmops.release_store`). A failure midway restores what had moved; a process
+commit point, see :mod:`llmops.registry.pointers`). A failure midway restores what had moved; a process
 killed midway leaves the release pointer — and so what the gateway serves — on the old release, and
 the audit log shows a ``pending`` record with no ``moved`` after it. ``rollback`` restores the release
 the last completed move replaced, found in the audit log.
@@ -16,21 +16,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from llmops.adapters.registry import AdapterRegistry
-from llmops.audit import AuditLog, AuditRecord
 from llmops.config.workspace import Workspace
 from llmops.errors import LlmopsError, PromotionRefused, RegistryError
 from llmops.evals.files import load_suite
-from llmops.evals.record import find_records
 from llmops.evals.spec import EvalSuite
 from llmops.gitinfo import actor
-from llmops.prompts.registry import PromptRegistry
-from llmops.registry.tracking import connect
-from llmops.release_store import ReleaseStore, ReleaseVersion
-from llmops.releases import Release, resolve
+from llmops.registry import Registry, connect
+from llmops.registry.audit import AuditRecord
+from llmops.registry.pointers import RecordedRelease
+from llmops.registry.resolved import ResolvedRelease
+from llmops.release import Release
 from llmops.validate import yaml_files
 
 STAGES = ("production", "canary")
@@ -53,22 +51,26 @@ def required_suites(ws: Workspace, route: str) -> list[RequiredSuite]:
     return out
 
 
-def passing_records(ws: Workspace, route: str, release: Release) -> list[str]:
+def passing_records(registry: Registry, route: str, release: ResolvedRelease) -> list[str]:
     """Eval record ids proving ``release`` passed every required suite; PromotionRefused names the rest."""
-    client = connect(ws)
+    ws = registry.ws
     ids, missing = [], []
+    wanted = (release.release.adapter, release.release.prompt)
     for req in required_suites(ws, route):
-        found = find_records(
-            client, suite_hash=req.suite_hash, verdict="pass", adapter=release.adapter_ref, prompt=release.prompt_ref
-        )
+        found = [
+            r
+            for r in registry.evals.find(suite_hash=req.suite_hash, verdict="pass")
+            if (r.release.adapter, r.release.prompt) == wanted
+        ]
         if found:
             ids.append(found[0].run_id)
         else:
             missing.append(req.path.relative_to(ws.root).as_posix())
     if missing:
+        candidate = str(release.release.adapter) if release.release.adapter else "none"
         raise PromotionRefused(
             f"no passing eval record for {release.label()} on required suite(s) {', '.join(missing)}; "
-            f"run `llmops eval run SUITE --candidate {release.adapter_ref}` first, or use --force --reason TEXT"
+            f"run `llmops eval run SUITE --candidate {candidate}` first, or use --force --reason TEXT"
         )
     return ids
 
@@ -84,37 +86,32 @@ class _Move:
 class _Mover:
     """Applies alias moves in order and can undo the ones applied so far."""
 
-    def __init__(self, ws: Workspace, route: str, stage: str) -> None:
-        client = connect(ws)
-        self.adapters = AdapterRegistry(client, ws)
-        self.prompts = PromptRegistry(client, ws)
-        self.store = ReleaseStore(client, ws)
+    def __init__(self, registry: Registry, route: str, stage: str) -> None:
+        self.registry = registry
         self.route = route
         self.stage = stage
         self.done: list[_Move] = []
 
     def _set(self, move: _Move, version: int | None) -> None:
+        reg = self.registry
         if move.kind == "release":
-            self.store.set_stage(self.route, self.stage, version)
-        elif move.kind == "adapter":
-            if version is None:
-                self.adapters.delete_alias(move.name, self.stage)
-            else:
-                self.adapters.set_alias(move.name, self.stage, version)
-        elif version is None:
-            self.prompts.delete_alias(move.name, self.stage)
+            reg.pointers.set_stage(self.route, self.stage, version)
+            return
+        store = reg.adapters if move.kind == "adapter" else reg.prompts
+        if version is None:
+            store.delete_alias(move.name, self.stage)
         else:
-            self.prompts.set_alias(move.name, self.stage, version)
+            store.set_alias(move.name, self.stage, version)
 
-    def plan(self, current: ReleaseVersion | None, target: ReleaseVersion) -> list[_Move]:
+    def plan(self, current: RecordedRelease | None, target: RecordedRelease) -> list[_Move]:
         moves = []
-        for kind, ref, get_old in (
-            ("adapter", target.adapter, self.adapters.alias_version),
-            ("prompt", target.prompt, self.prompts.alias_version),
-        ):
-            if ref != "none":
-                name, _, version = ref.partition("/")
-                moves.append(_Move(kind, name, get_old(name, self.stage), int(version)))
+        adapter, prompt = target.release.adapter, target.release.prompt
+        if adapter is not None and adapter.version is not None:
+            old = self.registry.adapters.alias_version(adapter.name, self.stage)
+            moves.append(_Move("adapter", adapter.name, old, adapter.version))
+        if prompt is not None and prompt.version is not None:
+            old = self.registry.prompts.alias_version(prompt.name, self.stage)
+            moves.append(_Move("prompt", prompt.name, old, prompt.version))
         moves.append(_Move("release", self.route, current.version if current else None, target.version))
         return moves
 
@@ -138,36 +135,36 @@ def _fault_hook(i: int) -> None:
 
 
 def _switch(
-    ws: Workspace, route: str, stage: str, current: ReleaseVersion | None, target: ReleaseVersion,
+    registry: Registry, route: str, stage: str, current: RecordedRelease | None, target: RecordedRelease,
     record: AuditRecord, fault: Callable[[int], None],
 ) -> AuditRecord:  # fmt: skip
-    audit = AuditLog(connect(ws), ws)
-    mover = _Mover(ws, route, stage)
+    mover = _Mover(registry, route, stage)
     moves = mover.plan(current, target)
-    audit.append(AuditRecord(**{**record.__dict__, "outcome": "pending"}))
+    registry.audit.append(replace(record, outcome="pending"))
     try:
         mover.apply(moves, fault)
     except Exception as exc:  # noqa: BLE001 - any failure midway is undone, audited, then re-raised
         mover.undo()
-        audit.append(AuditRecord(**{**record.__dict__, "outcome": "restored", "detail": f"{record.detail}; {exc}"}))
+        registry.audit.append(replace(record, outcome="restored", detail=f"{record.detail}; {exc}"))
         if isinstance(exc, LlmopsError):
             raise
-        raise RegistryError(f"promotion of {route}@{stage} failed and was undone: {exc}", uri=ws.tracking_uri) from exc
-    return audit.append(record)
+        raise RegistryError(f"promotion of {route}@{stage} failed and was undone: {exc}", uri=registry.uri) from exc
+    return registry.audit.append(record)
 
 
-def _detail(rv: ReleaseVersion) -> str:
-    return f"adapter {rv.adapter}, prompt {rv.prompt}"
+def _detail(recorded: RecordedRelease) -> str:
+    release = recorded.release
+    return f"adapter {release.adapter or 'none (base model)'}, prompt {release.prompt or 'none'}"
+
+
+def _resolve(registry: Registry, adapter: str | None, prompt: str | None) -> ResolvedRelease:
+    return registry.resolve(Release.of(registry.ws.settings.models.base_model, adapter, prompt))
 
 
 def check_promotable(ws: Workspace, route: str, *, adapter: str | None, prompt: str | None) -> list[str]:
     """The eval record ids that allow promoting (adapter, prompt) on ``route``; PromotionRefused if none."""
-    client = connect(ws)
-    release = resolve(
-        AdapterRegistry(client, ws), PromptRegistry(client, ws),
-        base_model=ws.settings.models.base_model, adapter=adapter, prompt=prompt,
-    )  # fmt: skip
-    return passing_records(ws, route, release)
+    registry = connect(ws)
+    return passing_records(registry, route, _resolve(registry, adapter, prompt))
 
 
 def promote(
@@ -179,20 +176,16 @@ def promote(
         raise LlmopsError(f"--to must be one of {', '.join(STAGES)}, not {stage!r}")
     if force and not reason.strip():
         raise LlmopsError("--force needs --reason TEXT: forced promotions are audited with their reason")
-    client = connect(ws)
-    release = resolve(
-        AdapterRegistry(client, ws), PromptRegistry(client, ws),
-        base_model=ws.settings.models.base_model, adapter=adapter, prompt=prompt,
-    )  # fmt: skip
+    registry = connect(ws)
+    release = _resolve(registry, adapter, prompt)
     eval_ids: list[str] = []
     try:
-        eval_ids = passing_records(ws, route, release)
+        eval_ids = passing_records(registry, route, release)
     except PromotionRefused:
         if not force:
             raise
-    store = ReleaseStore(client, ws)
-    current = store.at_stage(route, stage)
-    target = store.record(route, release, eval_ids)
+    current = registry.pointers.at_stage(route, stage)
+    target = registry.pointers.record(route, release.release, eval_ids)
     record = AuditRecord(
         kind="release", object=route, alias=stage,
         from_version=str(current.version) if current else None, to_version=str(target.version),
@@ -200,27 +193,23 @@ def promote(
         detail=_detail(target),
     )  # fmt: skip
     if current is not None and current.version == target.version:
-        return AuditRecord(**{**record.__dict__, "outcome": "unchanged"})
-    return _switch(ws, route, stage, current, target, record, fault)
+        return replace(record, outcome="unchanged")
+    return _switch(registry, route, stage, current, target, record, fault)
 
 
 def rollback(ws: Workspace, route: str, *, stage: str = "production", reason: str = "") -> AuditRecord:
     """Restore the release that the last completed move of ``route@stage`` replaced."""
-    client = connect(ws)
-    store = ReleaseStore(client, ws)
-    current = store.at_stage(route, stage)
+    registry = connect(ws)
+    current = registry.pointers.at_stage(route, stage)
     if current is None:
         raise LlmopsError(f"route {route} has no {stage} release to roll back")
-    history = [
-        r for r in AuditLog(client, ws).records(route, limit=1000)
-        if r.kind == "release" and r.alias == stage and r.outcome == "moved"
-    ]  # fmt: skip
-    previous = next((r.from_version for r in history if r.to_version == str(current.version)), None)
+    moves = [m for m in registry.pointers.history(route, stage) if m.record.outcome == "moved"]
+    previous = next((m.from_version for m in moves if m.to_version == current.version), None)
     if previous is None:
         raise LlmopsError(f"no earlier {stage} release of {route} in the audit log to roll back to")
-    target = store.get(route, int(previous))
+    target = registry.pointers.get(route, previous)
     record = AuditRecord(
         kind="release", object=route, alias=stage, from_version=str(current.version), to_version=str(target.version),
         actor=actor(), reason=reason or "rollback", outcome="rolled-back", detail=_detail(target),
     )  # fmt: skip
-    return _switch(ws, route, stage, current, target, record, _fault_hook)
+    return _switch(registry, route, stage, current, target, record, _fault_hook)

@@ -47,9 +47,28 @@ class VersionRef:
             return cls(name, version=int(match["version"]))
         return cls(name)
 
+    @property
+    def is_exact(self) -> bool:
+        """True when the reference names one version (not an alias, not "the latest")."""
+        return self.version is not None
+
     def __str__(self) -> str:
         if self.alias:
             return f"{self.name}@{self.alias}"
         if self.version is not None:
             return f"{self.name}/{self.version}"
         return self.name
+
+
+@dataclass(frozen=True)
+class AdapterRef(VersionRef):
+    """A LoRA adapter version in the model registry."""
+
+    kind: ClassVar[str] = "adapter"
+
+
+@dataclass(frozen=True)
+class PromptRef(VersionRef):
+    """A prompt version in the prompt registry (``prompts:/NAME/3`` is accepted too)."""
+
+    kind: ClassVar[str] = "prompt"

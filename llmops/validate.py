@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from llmops.config.gateway import load_gateway_file
 from llmops.config.workspace import CONFIG_FILE, WorkspaceFile
 from llmops.config.yamlio import load_model, parse_yaml
 from llmops.errors import ConfigError, Problem
+from llmops.evals.files import check_suite_file
+from llmops.finetune.job import check_job_file
 from llmops.prompts.files import check_file as check_prompt_file
 
 Checker = Callable[[Path, str], list[Problem]]
@@ -18,14 +21,10 @@ def _check_prompt(path: Path, shown: str) -> list[Problem]:
 
 
 def _check_eval(path: Path, shown: str) -> list[Problem]:
-    from llmops.evals.files import check_suite_file
-
     return check_suite_file(path, display=shown)[1]
 
 
 def _check_serving(path: Path, shown: str) -> list[Problem]:
-    from llmops.gateway.config import load_gateway_file
-
     try:
         load_gateway_file(path, display=shown)
     except ConfigError as exc:
@@ -39,8 +38,6 @@ def _check_finetune(path: Path, shown: str) -> list[Problem]:
     ``finetune/data/`` holds the jobs' JSONL data (and perhaps YAML that is not a job): not checked here;
     ``llmops data validate`` checks data.
     """
-    from llmops.finetune.job import check_job_file
-
     parts = Path(shown).parts
     if len(parts) > 2 and parts[1] == "data":
         return []

@@ -1,18 +1,32 @@
-"""Shared fixtures: a real MLflow server on loopback (session-scoped), and git workspaces."""
+"""Shared fixtures: a real MLflow server on loopback (session-scoped), git workspaces, the ``llmops`` CLI.
+
+Test modules never import from each other or from a conftest: what they share lives here (or in the
+``conftest.py`` of their folder) and reaches them as fixtures. Plain helpers (functions, classes) are
+handed out by session-scoped fixtures that return them, e.g. ``run_llmops`` or ``make_finetune_workspace``.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import sys
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+import yaml
+
+if TYPE_CHECKING:
+    from llmops.config.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[1]
+#: the ``llmops`` console script of this environment
+LLMOPS = str(Path(sys.executable).with_name("llmops"))
 
 os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -67,6 +81,12 @@ def git(cwd: Path, *args: str) -> str:
     return out.stdout.strip()
 
 
+@pytest.fixture(scope="session", name="git")
+def git_fixture() -> Callable[..., str]:
+    """``git(cwd, *args)``: run git with a fixed test identity; returns its stripped stdout."""
+    return git
+
+
 @dataclass
 class GitWorkspace:
     root: Path
@@ -98,3 +118,140 @@ def git_workspace(tmp_path: Path) -> GitWorkspace:
     ws = GitWorkspace(root, suffix)
     ws.commit("initial prompts")
     return ws
+
+
+# -- the llmops CLI -----------------------------------------------------------------------------------
+def run_llmops(
+    *args: str, cwd: Path, env: Mapping[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run the real ``llmops`` console script, as a user would."""
+    full_env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})}
+    return subprocess.run([LLMOPS, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+def invoke_llmops(*args: str, cwd: Path, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the CLI in this process (fast: no interpreter start, no re-import); same result shape as run_llmops."""
+    from typer.testing import CliRunner
+
+    from llmops.cli.main import app
+
+    previous = Path.cwd()
+    os.chdir(cwd)
+    try:
+        result = CliRunner().invoke(app, list(args), env={"COLUMNS": "200", "NO_COLOR": "1", **(env or {})})
+    finally:
+        os.chdir(previous)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
+
+
+@pytest.fixture(scope="session")
+def llmops_bin() -> str:
+    """Path of the ``llmops`` console script, for tests that start it with ``subprocess.Popen``."""
+    return LLMOPS
+
+
+@pytest.fixture(scope="session", name="run_llmops")
+def run_llmops_fixture() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``run_llmops(*args, cwd=, env=None, timeout=300)``: the real console script in a subprocess."""
+    return run_llmops
+
+
+@pytest.fixture(scope="session", name="invoke_llmops")
+def invoke_llmops_fixture() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``invoke_llmops(*args, cwd=, env=None)``: the CLI in this process (Typer's runner)."""
+    return invoke_llmops
+
+
+# -- fine-tuning workspaces ---------------------------------------------------------------------------
+#: rows of the example data copied into a fine-tuning workspace
+FINETUNE_TRAIN_ROWS = 64
+FINETUNE_EVAL_ROWS = 16
+
+
+@dataclass
+class FinetuneWorkspace:
+    """A git workspace holding the example job and a slice of its data, with the support-triage prompt
+    pushed to the session's MLflow server under a unique name, and jobs pointed at the tiny model.
+    Names carry a random suffix so tests sharing one server never collide."""
+
+    root: Path
+    suffix: str
+    env: dict[str, str]
+    prompt_ref: str
+    model_path: Path
+    jobs: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def ws(self) -> Workspace:
+        from llmops.config.workspace import load_workspace
+
+        return load_workspace(self.root, env=self.env)
+
+    def adapter(self, job: str) -> str:
+        return f"{job}-lora-{self.suffix}"
+
+    def write_job(self, job: str, *, commit: bool = True, **overrides: object) -> Path:
+        """``finetune/JOB.yaml``: the example job on the tiny model and the pushed prompt, plus ``overrides``
+        (``training`` merges into the example's training settings)."""
+        data = yaml.safe_load((REPO / "finetune" / "support-triage.yaml").read_text())
+        data.update(
+            base_model=str(self.model_path),
+            prompt=self.prompt_ref,
+            adapter=self.adapter(job),
+            train="finetune/data/support-triage/train.jsonl",
+            eval="finetune/data/support-triage/eval.jsonl",
+        )
+        training = {**data["training"], "batch_size": 4, "max_seq_len": 384, "save_steps": 2, "eval_steps": None}
+        training.update(overrides.pop("training", {}))  # type: ignore[call-overload]
+        data.update(training=training, **overrides)
+        path = self.root / "finetune" / f"{job}.yaml"
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        if commit:
+            git(self.root, "add", "-A")
+            git(self.root, "commit", "-q", "-m", f"job {job}")
+        self.jobs[job] = path
+        return path
+
+    def write_data(self, rel: str, rows: list[object]) -> Path:
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
+        return path
+
+
+def make_finetune_workspace(root: Path, server: MlflowServer, model_path: Path) -> FinetuneWorkspace:
+    """Workspace files, a git commit, and the prompt pushed as version 1 of a uniquely named prompt."""
+    from llmops.config.workspace import load_workspace
+    from llmops.gitinfo import file_info
+    from llmops.prompts.spec import load_spec
+    from llmops.registry import connect
+
+    suffix = uuid.uuid4().hex[:8]
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "llmops.yaml", root / "llmops.yaml")
+    (root / "prompts").mkdir()
+    prompt_name = f"support-triage-{suffix}"
+    text = (REPO / "prompts" / "support-triage.yaml").read_text()
+    prompt_path = root / "prompts" / f"{prompt_name}.yaml"
+    prompt_path.write_text(text.replace("name: support-triage\n", f"name: {prompt_name}\n"))
+    data = root / "finetune" / "data" / "support-triage"
+    data.mkdir(parents=True)
+    for split, rows in (("train", FINETUNE_TRAIN_ROWS), ("eval", FINETUNE_EVAL_ROWS), ("test", FINETUNE_EVAL_ROWS)):
+        lines = (REPO / "finetune" / "data" / "support-triage" / f"{split}.jsonl").read_text().splitlines()
+        (data / f"{split}.jsonl").write_text("\n".join(lines[:rows]) + "\n")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "workspace")
+    env = {"MLFLOW_TRACKING_URI": server.url, "HF_HUB_OFFLINE": "1", "LLMOPS_ACTOR": "test"}
+    ws = load_workspace(root, env=env)
+    pushed = connect(ws).prompts.push(load_spec(prompt_path), file_info(prompt_path))
+    assert pushed.version == 1
+    return FinetuneWorkspace(root, suffix, env, f"{prompt_name}/1", model_path)
+
+
+@pytest.fixture(scope="session", name="make_finetune_workspace")
+def make_finetune_workspace_fixture() -> Callable[[Path, MlflowServer, Path], FinetuneWorkspace]:
+    """``make_finetune_workspace(root, mlflow_server, model_path)``: a :class:`FinetuneWorkspace` at ``root``."""
+    return make_finetune_workspace

@@ -10,7 +10,12 @@ from rich.table import Table
 
 from llmops.cli.common import WorkspaceOpt, console, workspace
 from llmops.config.workspace import Workspace
-from llmops.prompts.spec import PromptSpec
+from llmops.finetune.dataset import build_examples, check_tokenizer
+from llmops.finetune.rows import read_rows
+from llmops.finetune.validation import check_data
+from llmops.models.base import available_without_building, resolve_base
+from llmops.prompts.spec import PromptSpec, load_spec
+from llmops.registry import connect
 
 app = typer.Typer(
     help="Fine-tuning data: validate JSONL files (schema, lengths, duplicates, overlap, PII).", no_args_is_help=True
@@ -24,14 +29,9 @@ def _prompt_spec(ws: Workspace, ref: str) -> tuple[PromptSpec, int | None, str]:
     """A prompt from a file (``prompts/x.yaml``: offline) or a registered version (``NAME/3``, ``NAME@alias``)."""
     path = Path(ref)
     if path.suffix in (".yaml", ".yml"):
-        from llmops.prompts.spec import load_spec
-
         resolved = path if path.is_absolute() or path.is_file() else ws.root / path
         return load_spec(resolved, display=ref), None, ref
-    from llmops.prompts.registry import PromptRegistry
-    from llmops.registry.tracking import connect
-
-    info = PromptRegistry(connect(ws), ws).get(ref)
+    info = connect(ws).prompts.get(ref)
     return info.spec, info.version, f"{info.name}/{info.version}"
 
 
@@ -57,11 +57,6 @@ def validate(
 
     Example: llmops data validate finetune/data/support-triage/train.jsonl --eval finetune/data/support-triage/eval.jsonl --prompt prompts/support-triage.yaml
     """
-    from llmops.finetune.base_model import available_without_building, resolve_base
-    from llmops.finetune.dataset import build_examples, check_tokenizer
-    from llmops.finetune.rows import read_rows
-    from llmops.finetune.validation import check_data
-
     ws = workspace(ws_path)
     out = console()
     train_rows = read_rows(path)

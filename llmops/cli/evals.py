@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from llmops.cli.common import WorkspaceOpt, console, workspace
+from llmops.cli.common import JsonOpt, WorkspaceOpt, console, iso_utc, print_json, workspace
+from llmops.cli.render import RichReporter
+from llmops.evals.service import RunOptions, run_eval
+from llmops.refs import AdapterRef, PromptRef
+from llmops.registry import connect
+
+#: the ``--candidate`` value that evaluates the base model alone
+BASE_MODEL_ONLY = "none"
 
 app = typer.Typer(
     help="Eval suites: score a release on quality, latency and bias; gate promotion.", no_args_is_help=True
@@ -53,23 +59,21 @@ def run(
 
     Example: llmops eval run evals/support-triage.yaml --candidate support-triage/1 -o reports/
     """
-    from llmops.evals.service import RunOptions, run_eval
-
     ws = workspace(ws_path)
     out = console()
-    import os
-
-    admin_key = os.environ.get("LLMOPS_GATEWAY_ADMIN_KEY")
-    opts = RunOptions(candidate, prompt, limit, endpoint, not no_cache, output, gateway_target, admin_key)
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=out
-    ) as bar:
-
-        def progress(label: str, total: int) -> Callable[[int], None]:
-            task = bar.add_task(label, total=total)
-            return lambda n: bar.advance(task, n)
-
-        result = run_eval(ws, suite, opts, progress=progress)
+    base_only = candidate is not None and candidate.strip().lower() == BASE_MODEL_ONLY
+    opts = RunOptions(
+        candidate=AdapterRef.parse(candidate) if candidate and not base_only else None,
+        prompt=PromptRef.parse(prompt) if prompt else None,
+        base_model_only=base_only,
+        limit=limit,
+        endpoint=endpoint,
+        use_cache=not no_cache,
+        output_dir=output,
+        gateway_target=gateway_target,
+        api_key=os.environ.get("LLMOPS_GATEWAY_ADMIN_KEY"),
+    )
+    result = run_eval(ws, suite, opts, reporter=RichReporter(out))
     o = result.outcome
     out.print(
         f"candidate: {o.candidate.release.label()}  (cached outputs: {o.candidate.cached}, errors: {o.candidate.errors})"
@@ -89,20 +93,33 @@ def run(
 @app.command()
 def show(
     run_id: Annotated[str, typer.Argument(help="Eval record id (the MLflow run id printed by `eval run`).")],
+    as_json: JsonOpt = False,
     ws_path: WorkspaceOpt = None,
 ) -> None:
     """Print an eval record: suite, release, verdict and metrics.
 
     Example: llmops eval show 3f2a9c0d8e1b4c6a9f0e2d4b6a8c0e1f
+    Example: llmops eval show 3f2a9c0d8e1b4c6a9f0e2d4b6a8c0e1f --json
     """
-    from llmops.evals.record import get_record
-    from llmops.registry.tracking import connect
-
-    ws = workspace(ws_path)
-    rec = get_record(connect(ws), run_id)
+    rec = connect(workspace(ws_path)).evals.get(run_id)
+    if as_json:
+        print_json(
+            {
+                "record_id": rec.run_id,
+                "suite": rec.suite,
+                "suite_sha256": rec.suite_hash,
+                "verdict": rec.verdict,
+                "release": rec.release.canonical(),  # base_model, adapter, prompt (exact versions), params
+                "release_key": rec.release.key if rec.release.is_exact else None,
+                "metrics": rec.metrics,  # a NaN metric becomes null
+                "started": iso_utc(rec.start_ms),
+                "artifact_uri": rec.artifact_uri,
+            }
+        )
+        return
     out = console()
     out.print(f"[bold]{rec.suite}[/bold]  verdict: {rec.verdict.upper()}  record {rec.run_id}")
-    out.print(f"release: adapter {rec.adapter} + prompt {rec.prompt}   suite sha256 {rec.suite_hash[:16]}…")
+    out.print(f"release: {rec.release.label()}   suite sha256 {rec.suite_hash[:16]}…")
     table = Table("metric", "value")
     for key, value in sorted(rec.metrics.items()):
         table.add_row(key, "nan" if math.isnan(value) else f"{value:.4g}")

@@ -8,7 +8,13 @@ from typing import Annotated
 import typer
 
 from llmops.cli.common import WorkspaceOpt, console, workspace
+from llmops.cli.render import RichReporter
 from llmops.errors import ConfigError, LaunchError
+from llmops.finetune.job import load_job
+from llmops.finetune.launch import LaunchRequest, LocalLauncher
+from llmops.finetune.ray_launcher import RayLauncher, build_request
+from llmops.finetune.runner import RunOptions
+from llmops.finetune.scoring import score_file
 
 app = typer.Typer(
     help="Fine-tune LoRA adapters from finetune/*.yaml jobs: here (run) or on a Ray cluster (launch).",
@@ -59,14 +65,11 @@ def run(
 
     Example: llmops finetune run finetune/support-triage.yaml --max-steps 20
     """
-    from llmops.finetune.launch import LaunchRequest, LocalLauncher
-    from llmops.finetune.runner import RunOptions
-
     ws = workspace(ws_path)
     path = _job_path(job, ws.root)
     out = console()
     options = RunOptions(resume=resume, allow_warnings=allow_warnings, max_steps=max_steps, base_model=base_model)
-    launcher = LocalLauncher(ws, out)
+    launcher = LocalLauncher(ws, RichReporter(out))
     launcher.submit(LaunchRequest(ws.root, str(path), options))
     outcome = launcher.outcome
     if outcome is None or outcome.adapter is None:
@@ -104,10 +107,6 @@ def launch(
 
     Example: llmops finetune launch finetune/support-triage.yaml --cluster http://127.0.0.1:8265 --wait
     """
-    from llmops.finetune.job import load_job
-    from llmops.finetune.ray_launcher import RayLauncher, build_request
-    from llmops.finetune.runner import RunOptions
-
     ws = workspace(ws_path)
     path = _job_path(job, ws.root)
     if not path.is_relative_to(ws.root):
@@ -138,8 +137,6 @@ def status(
 
     Example: llmops finetune status llmops-support-triage-1a2b3c4d --cluster http://127.0.0.1:8265
     """
-    from llmops.finetune.ray_launcher import RayLauncher
-
     console().print(RayLauncher(cluster).status(job_id))
 
 
@@ -151,8 +148,6 @@ def logs(
 
     Example: llmops finetune logs llmops-support-triage-1a2b3c4d --cluster http://127.0.0.1:8265
     """
-    from llmops.finetune.ray_launcher import RayLauncher
-
     console().print(RayLauncher(cluster).logs(job_id), markup=False, highlight=False, end="")
 
 
@@ -166,8 +161,6 @@ def cancel(
 
     Example: llmops finetune cancel llmops-support-triage-1a2b3c4d --cluster http://127.0.0.1:8265
     """
-    from llmops.finetune.ray_launcher import RayLauncher
-
     stopped = RayLauncher(cluster).cancel(job_id)
     console().print(f"job {job_id}: {'stop requested' if stopped else 'already finished'}")
 
@@ -194,13 +187,9 @@ def score(
 
     Example: llmops finetune score finetune/support-triage.yaml --adapter support-triage-lora/1
     """
-    from llmops.finetune.scoring import score_file
-
     ws = workspace(ws_path)
     data, fallback_prompt = target, None
     if target.suffix in (".yaml", ".yml"):
-        from llmops.finetune.job import load_job
-
         path = _job_path(target, ws.root)
         job = load_job(path, display=str(target))
         test = job.test_path(ws.root)

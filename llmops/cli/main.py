@@ -20,7 +20,18 @@ from llmops.cli import prompts as prompts_cli
 from llmops.cli import registry as registry_cli
 from llmops.cli import release as release_cli
 from llmops.cli import serve as serve_cli
-from llmops.cli.common import WorkspaceOpt, console, err_console, workspace
+from llmops.cli.auditview import hide_settled_pending
+from llmops.cli.common import (
+    JsonOpt,
+    WorkspaceOpt,
+    console,
+    err_console,
+    iso_utc,
+    print_json,
+    stdout_to_stderr,
+    stop_requested,
+    workspace,
+)
 from llmops.errors import LlmopsError, ValidationFailed
 
 
@@ -124,21 +135,28 @@ def validate(ws_path: WorkspaceOpt = None) -> None:
 
 
 @app.command()
-def doctor(ws_path: WorkspaceOpt = None) -> None:
+def doctor(as_json: JsonOpt = False, ws_path: WorkspaceOpt = None) -> None:
     """Print versions and check the setup: packages import, registry reachable, vLLM, GPU.
 
+    Exit code 1 when a check fails (--json too).
+
     Example: llmops doctor
+    Example: llmops doctor --json
     """
     from llmops.doctor import run_checks
 
     ws = workspace(ws_path)
-    table = Table("check", "status", "detail")
-    failed = 0
-    for check in run_checks(ws):
-        colour = {"ok": "green", "warn": "yellow", "fail": "red"}[check.status]
-        failed += check.status == "fail"
-        table.add_row(check.name, f"[{colour}]{check.status}[/{colour}]", check.detail)
-    console().print(table)
+    with stdout_to_stderr(active=as_json):  # a package that prints while imported must not spoil the JSON
+        checks = list(run_checks(ws))
+    failed = sum(check.status == "fail" for check in checks)
+    if as_json:
+        print_json([{"name": c.name, "status": c.status, "detail": c.detail} for c in checks])
+    else:
+        table = Table("check", "status", "detail")
+        for check in checks:
+            colour = {"ok": "green", "warn": "yellow", "fail": "red"}[check.status]
+            table.add_row(check.name, f"[{colour}]{check.status}[/{colour}]", check.detail)
+        console().print(table)
     if failed:
         raise typer.Exit(1)
 
@@ -149,22 +167,55 @@ def audit(
         str | None, typer.Option("--object", help="Only moves of this prompt/adapter/route.")
     ] = None,
     limit: Annotated[int, typer.Option(help="Most recent N records.")] = 50,
+    show_all: Annotated[
+        bool,
+        typer.Option(
+            "--all", help="Also list the write-ahead 'pending' record of each move whose outcome is recorded."
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
     ws_path: WorkspaceOpt = None,
 ) -> None:
     """List alias moves (who, when, what, from, to, why), newest first.
 
+    A move's write-ahead 'pending' record is listed only while no outcome settles it (the move died midway).
+
     Example: llmops audit --object support-triage
+    Example: llmops audit --json --limit 500
     """
     from datetime import UTC, datetime
 
-    from llmops.audit import AuditLog
     from llmops.names import check_name
-    from llmops.registry.tracking import connect
+    from llmops.registry import connect
 
     if object_name:
         check_name(object_name, "object")
-    ws = workspace(ws_path)
-    records = AuditLog(connect(ws), ws).records(object_name, limit=limit)
+    # hiding settled pending records removes up to one record per move: read enough for `limit` moves
+    records = connect(workspace(ws_path)).audit.records(object_name, limit=limit if show_all else 2 * limit + 1)
+    if not show_all:
+        records = hide_settled_pending(records)[:limit]
+    if as_json:
+        print_json(
+            [
+                {
+                    "record_id": r.record_id,
+                    "when": iso_utc(r.timestamp_ms),
+                    "actor": r.actor,
+                    "kind": r.kind,
+                    "object": r.object,
+                    "alias": r.alias,
+                    "from_version": r.from_version,
+                    "to_version": r.to_version,
+                    "outcome": r.outcome,
+                    "forced": r.forced,
+                    "reason": r.reason or None,
+                    "detail": r.detail or None,
+                    "eval_records": list(r.eval_records),
+                }
+                for r in records
+            ]
+        )
+        return
     table = Table("when (UTC)", "who", "kind", "object", "alias", "from", "to", "outcome", "reason", "eval records")
     for r in records:
         when = datetime.fromtimestamp(r.timestamp_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
@@ -199,9 +250,20 @@ def demo(
 
     Example: llmops demo
     """
+    from llmops.cli.demoview import hold_until_stopped, print_result, print_step
+    from llmops.cli.render import RichReporter
     from llmops.demo import DemoOptions, run_demo
 
-    run_demo(workspace(ws_path), console(), DemoOptions(serve=serve, train_steps=train_steps, traffic=traffic))
+    out = console()
+    result = run_demo(
+        workspace(ws_path),
+        DemoOptions(train_steps=train_steps, traffic=traffic),
+        reporter=RichReporter(out),
+        on_step=lambda step: print_step(out, step),
+        hold=hold_until_stopped(out, stop_requested()) if serve else None,
+    )
+    if not serve:
+        print_result(out, result)
 
 
 def main() -> None:

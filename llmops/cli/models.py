@@ -47,9 +47,8 @@ def bootstrap(
         f"  built in {model.build_seconds:.0f} s"
     )
     if register:
-        from llmops.models.catalog import record_base_model
-        from llmops.registry.tracking import connect
+        from llmops.registry import connect
 
-        record = record_base_model(connect(ws), ws, model)
+        record = connect(ws).models.record(model)
         verb = "registered" if record.created else "already registered"
         out.print(f"  {verb} as {record.name} v{record.version}")

@@ -11,15 +11,15 @@ import typer
 import yaml
 from rich.table import Table
 
-from llmops.cli.common import WorkspaceOpt, console, workspace
+from llmops.cli.common import JsonOpt, WorkspaceOpt, console, iso_utc, print_json, workspace
 from llmops.errors import ConfigError, ValidationFailed
 from llmops.gitinfo import file_info
 from llmops.prompts.api import promote as promote_prompt
 from llmops.prompts.api import registry
 from llmops.prompts.files import check_file, discover
-from llmops.prompts.refs import PromptRef
 from llmops.prompts.render import coerce_cli_value, render_messages
 from llmops.prompts.spec import PromptSpec
+from llmops.refs import PromptRef
 
 app = typer.Typer(
     help="Prompts as code: validate YAML specs, push new versions to the registry, render, promote.",
@@ -94,33 +94,69 @@ def push(
 
 
 @app.command("list")
-def list_(ws_path: WorkspaceOpt = None) -> None:
+def list_(as_json: JsonOpt = False, ws_path: WorkspaceOpt = None) -> None:
     """List registered prompts with their latest version and aliases.
 
     Example: llmops prompts list
+    Example: llmops prompts list --json
     """
     reg = registry(workspace(ws_path))
     table = Table("prompt", "latest", "aliases", "git commit", "path")
+    items: list[dict[str, object]] = []
     for name in reg.names():
         versions = reg.versions(name)
         if not versions:
             continue
         latest = versions[-1]
-        aliases = ", ".join(f"{a}→v{v}" for a, v in sorted(reg.aliases(name).items()))
+        alias_versions = reg.aliases(name)
+        aliases = ", ".join(f"{a}→v{v}" for a, v in sorted(alias_versions.items()))
         table.add_row(name, f"v{latest.version}", aliases or "-", (latest.git_commit or "-")[:10], latest.path or "-")
+        items.append(
+            {
+                "name": name,
+                "latest_version": latest.version,
+                "aliases": dict(alias_versions),
+                "uri": latest.uri,
+                "sha256": latest.content_hash,
+                "git_commit": latest.git_commit or None,
+                "path": latest.path or None,
+                "created": iso_utc(latest.created_ms),
+            }
+        )
+    if as_json:
+        print_json(items)
+        return
     console().print(table)
 
 
 @app.command()
 def show(
     ref: Annotated[str, typer.Argument(help="NAME, NAME@alias or NAME/VERSION.")],
+    as_json: JsonOpt = False,
     ws_path: WorkspaceOpt = None,
 ) -> None:
     """Show one prompt version: messages, variables, params and lineage.
 
     Example: llmops prompts show support-triage@production
+    Example: llmops prompts show support-triage/2 --json
     """
     info = registry(workspace(ws_path)).get(PromptRef.parse(ref))
+    if as_json:
+        print_json(
+            {
+                "name": info.name,
+                "version": info.version,
+                "uri": info.uri,
+                "aliases": list(info.aliases),
+                "sha256": info.content_hash,
+                "git_commit": info.git_commit or None,
+                "path": info.path or None,
+                "commit_message": info.commit_message or None,
+                "created": iso_utc(info.created_ms),
+                "spec": info.spec.model_dump(mode="json"),
+            }
+        )
+        return
     out = console()
     out.print(f"[bold]{info.name}[/bold] v{info.version}  aliases: {', '.join(info.aliases) or '-'}")
     out.print(f"uri: {info.uri}   sha256: {info.content_hash[:16]}…")

@@ -9,6 +9,12 @@ from typing import Annotated
 import typer
 
 from llmops.cli.common import WorkspaceOpt, console, run_until_stopped, stop_requested, workspace
+from llmops.config.gateway import load_gateway_file
+from llmops.engine import EngineSettings, start_engine
+from llmops.gateway.app import build_app
+from llmops.gateway.resolver import RegistryResolver
+from llmops.gateway.settings import settings_from_file
+from llmops.models.base import locate_base
 
 app = typer.Typer(help="Serve: a vLLM engine (LoRA on) and the OpenAI-compatible gateway.", no_args_is_help=True)
 
@@ -36,13 +42,10 @@ def engine(
 
     Example: llmops serve engine --port 8000
     """
-    from llmops.engine import EngineSettings, start_engine
-    from llmops.models.catalog import resolve_base_model
-
     ws = workspace(ws_path)
     out = console()
     with out.status("resolving the base model…"):
-        base = resolve_base_model(ws, model)
+        base = locate_base(ws, model)
     settings = EngineSettings(
         model=base,
         host=host,
@@ -86,10 +89,6 @@ def gateway(
     """
     import uvicorn
 
-    from llmops.gateway.app import build_app
-    from llmops.gateway.config import load_gateway_file, settings_from_file
-    from llmops.gateway.resolver import RegistryResolver
-
     ws = workspace(ws_path)
     path = config if config.is_absolute() else (Path.cwd() / config)
     if not path.exists() and (ws.root / config).exists():
@@ -97,8 +96,8 @@ def gateway(
     spec = load_gateway_file(path, display=str(config))
     settings = settings_from_file(spec, home=ws.home, file=str(config))
     app = build_app(settings, RegistryResolver(ws))
-    bind_host = host or settings.host
-    bind_port = port or settings.port
+    bind_host = host or spec.server.host
+    bind_port = port or spec.server.port
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     console().print(f"[green]gateway[/green] http://{bind_host}:{bind_port}/v1  routes: {', '.join(settings.routes)}")
     uvicorn.run(

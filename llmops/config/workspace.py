@@ -18,42 +18,39 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from llmops.config.base import StrictModel
 from llmops.config.yamlio import load_model
 
 CONFIG_FILE = "llmops.yaml"
 ASSET_DIRS = ("prompts", "finetune", "serving", "evals")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ServerSettings(_Strict):
+class ServerSettings(StrictModel):
     host: str = Field("127.0.0.1", description="address `llmops registry serve` listens on")
     port: int = Field(5000, ge=1, le=65535)
 
 
-class RegistrySettings(_Strict):
+class RegistrySettings(StrictModel):
     tracking_uri: str | None = Field(None, description="MLflow tracking/registry URI; default sqlite under .llmops/")
     artifact_root: str | None = Field(None, description="artifact folder; default .llmops/artifacts")
     server: ServerSettings = ServerSettings()
 
 
-class ReferenceModelSettings(_Strict):
+class ReferenceModelSettings(StrictModel):
     seed: int = 0
     steps: int | None = Field(None, ge=1, le=100_000, description="pretraining steps; default ~90 s here")
 
 
-class ModelsSettings(_Strict):
+class ModelsSettings(StrictModel):
     base_model: str = Field(
         "reference", description="'reference' (built by `llmops models bootstrap`), a hub id or a path"
     )
     reference: ReferenceModelSettings = ReferenceModelSettings()
 
 
-class WorkspaceFile(_Strict):
+class WorkspaceFile(StrictModel):
     """Schema of ``llmops.yaml``."""
 
     version: int = Field(1, ge=1, le=1)

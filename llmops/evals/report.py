@@ -39,7 +39,7 @@ def to_json(outcome: EvalOutcome) -> dict[str, Any]:
         if s is None:
             return None
         return {
-            "release": {**s.release.tags(), "label": s.release.label()},
+            "release": {**s.release.release.canonical(), "key": s.release.key, "label": s.release.label()},
             "metrics": {k: _num(v) for k, v in s.metrics.items()},
             "bias": None if s.bias is None else {
                 "gap": _num(s.bias.gap), "change_rate": _num(s.bias.change_rate),
@@ -145,7 +145,7 @@ def to_html(outcome: EvalOutcome) -> str:
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:2px 8px;border-bottom:1px solid #ddd}}
 .pass td:first-child{{color:green}}.fail td:first-child{{color:#b00}}</style></head><body>
 <h1>{html.escape(outcome.suite)}: {verdict}</h1>
-<p>candidate: {html.escape(cand.release.label())}<br>production: {html.escape(prod.release.label() if prod else "none")}
+<p>candidate: {html.escape(cand.release.label())}<br>production: {html.escape(prod.release.label() if prod else "no production release")}
  ({html.escape(outcome.production_source)})<br>suite hash: <code>{outcome.suite_hash[:16]}</code></p>
 <h2>Gates</h2><table><tr><th></th><th>metric</th><th>rule</th><th>candidate</th><th>production</th></tr>{rows}</table>
 <h2>Plots</h2>{figs}<h2>Cases (first 200)</h2><table><tr><th>id</th><th>output</th><th>reference</th></tr>{cases}</table>

@@ -15,12 +15,12 @@ from llmops.evals.responders import Responder
 from llmops.evals.runner import Outcome, OutputCache, run_cases
 from llmops.evals.spec import EvalSuite
 from llmops.prompts.render import render_messages
-from llmops.releases import Release
+from llmops.registry.resolved import ResolvedRelease
 
 
 @dataclass
 class ReleaseScores:
-    release: Release
+    release: ResolvedRelease
     metrics: dict[str, float]
     cases: list[dict[str, Any]]
     bias: bias_mod.BiasResult | None = None
@@ -29,7 +29,7 @@ class ReleaseScores:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def renderer(release: Release) -> Callable[[Case], list[dict[str, str]]]:
+def renderer(release: ResolvedRelease) -> Callable[[Case], list[dict[str, str]]]:
     """How a case becomes chat messages for ``release``: through its prompt version, or as given."""
 
     def render(case: Case) -> list[dict[str, str]]:
@@ -51,7 +51,7 @@ def _user_input(messages: list[dict[str, str]]) -> str:
 async def score_release(
     suite: EvalSuite,
     cases: list[Case],
-    release: Release,
+    release: ResolvedRelease,
     responder: Responder,
     cache: OutputCache,
     progress: Callable[[int], None] | None = None,
@@ -69,7 +69,7 @@ async def score_release(
     variants = bias_mod.expand(cases, suite.bias) if suite.bias else []
     everything = cases + [v.case for v in variants]
     outcomes: list[Outcome] = await run_cases(
-        everything, render, responder, params, release_key=release.key() + cache_scope, concurrency=suite.concurrency,
+        everything, render, responder, params, release_key=release.key + cache_scope, concurrency=suite.concurrency,
         cache=cache, progress=progress,
     )  # fmt: skip
     main, extra = outcomes[: len(cases)], outcomes[len(cases) :]

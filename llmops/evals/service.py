@@ -16,35 +16,41 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llmops.adapters.registry import AdapterRegistry
+from llmops.config.gateway import GatewayFile, load_gateway_file
 from llmops.config.workspace import Workspace
+from llmops.engine.local import EngineEndpoint, attach, local_engine
 from llmops.errors import ConfigError, LlmopsError, ServerError
 from llmops.evals import bias as bias_mod
-from llmops.evals import record as records
 from llmops.evals.files import load_suite
 from llmops.evals.gates import evaluate
 from llmops.evals.report import EvalOutcome, write_reports
 from llmops.evals.responders import OpenAIResponder
 from llmops.evals.runner import OutputCache
 from llmops.evals.scoring import ReleaseScores, score_release
-from llmops.evals.serving import EngineEndpoint, attach, local_engine
 from llmops.evals.spec import EvalSuite
-from llmops.prompts.registry import PromptRegistry
-from llmops.registry.tracking import connect
-from llmops.release_store import ReleaseStore
-from llmops.releases import Release, resolve
+from llmops.events import SILENT, Reporter
+from llmops.models.base import locate_base
+from llmops.refs import AdapterRef, PromptRef
+from llmops.registry import Registry, connect
+from llmops.registry.resolved import ResolvedRelease
+from llmops.release import Release
+from llmops.releases import configured_release
+
+GATEWAY_FILE = "serving/gateway.yaml"
 
 
 @dataclass(frozen=True)
 class RunOptions:
-    candidate: str | None = None  # adapter ref overriding the target's
-    prompt: str | None = None  # prompt ref overriding the target's
+    candidate: AdapterRef | None = None  # adapter overriding the target's
+    prompt: PromptRef | None = None  # prompt overriding the target's
+    base_model_only: bool = False  # evaluate the base model alone (no adapter), whatever the target names
     limit: int | None = None
     endpoint: str | None = None
     use_cache: bool = True
     output_dir: Path | None = None
     gateway_target: str | None = None  # endpoint is an llmops gateway: send to the route, pinned to this target
     api_key: str | None = None
+    label: str | None = None  # what the progress shows (default: "evaluating <release>")
 
 
 @dataclass(frozen=True)
@@ -54,73 +60,56 @@ class EvalRun:
     report_dir: Path
 
 
-@dataclass(frozen=True)
-class _Refs:
-    base_model: str
-    adapter: str | None
-    prompt: str | None
-    params: dict[str, Any]
-
-
-def _route_refs(ws: Workspace, route: str, stage: str | None) -> tuple[_Refs | None, str | None]:
-    """The route's release refs at ``stage`` (None: its first target as configured) and its engine URL."""
-    from llmops.gateway.config import load_gateway_file
-
+def _gateway_file(ws: Workspace, route: str) -> GatewayFile:
     path = ws.asset_dir("serving") / "gateway.yaml"
     if not path.is_file():
-        raise ConfigError.at("serving/gateway.yaml", f"suite targets route {route!r} but there is no gateway config")
-    spec = load_gateway_file(path, display="serving/gateway.yaml")
+        raise ConfigError.at(GATEWAY_FILE, f"suite targets route {route!r} but there is no gateway config")
+    spec = load_gateway_file(path, display=GATEWAY_FILE)
     if route not in spec.routes:
-        raise ConfigError.at("serving/gateway.yaml", f"no route {route!r}", field="routes")
+        raise ConfigError.at(GATEWAY_FILE, f"no route {route!r}", field="routes")
+    return spec
+
+
+def _route_releases(registry: Registry, route: str) -> tuple[Release, Release | None, str]:
+    """A route suite's releases: its first target as configured, its production release, its engine's URL."""
+    spec = _gateway_file(registry.ws, route)
     target = spec.routes[route].targets[0]
     engine = spec.engines[target.engine] if target.engine else next(iter(spec.engines.values()))
-    params = target.params.as_request()
-    base = ws.settings.models.base_model
-    if stage is None:
-        return _Refs(base, target.adapter, target.prompt, params), engine.url
-    pointer = ReleaseStore(connect(ws), ws).at_stage(route, stage)
-    if pointer is not None:
-        return _Refs(base, None if pointer.adapter == "none" else pointer.adapter,
-                     None if pointer.prompt == "none" else pointer.prompt, params), engine.url  # fmt: skip
-    return None, engine.url
+    configured = configured_release(target, registry.ws.settings.models.base_model)
+    recorded = registry.pointers.at_stage(route, "production")
+    production = None
+    if recorded is not None:
+        production = Release(configured.base_model, recorded.release.adapter, recorded.release.prompt, configured.params)
+    return configured, production, engine.url
 
 
-def _target_refs(ws: Workspace, suite: EvalSuite, opts: RunOptions) -> tuple[_Refs, _Refs | None, str | None]:
-    """(candidate refs, production refs or None, engine URL from the route config or None)."""
-    tgt = suite.target
-    if tgt.route:
-        configured, engine_url = _route_refs(ws, tgt.route, None)
-        production, _ = _route_refs(ws, tgt.route, "production")
-        assert configured is not None
+def _production_aliases(registry: Registry, release: Release) -> Release | None:
+    """For a suite naming an explicit release: the same adapter and prompt at their ``production`` aliases."""
+    adapter = AdapterRef(release.adapter.name, alias="production") if release.adapter else None
+    prompt = PromptRef(release.prompt.name, alias="production") if release.prompt else None
+    if adapter and registry.adapters.alias_version(adapter.name, "production") is None:
+        return None
+    if prompt and registry.prompts.alias_version(prompt.name, "production") is None:
+        return None
+    return Release(release.base_model, adapter, prompt, release.params)
+
+
+def _target_releases(
+    registry: Registry, suite: EvalSuite, opts: RunOptions
+) -> tuple[Release, Release | None, str | None]:
+    """(candidate, production or None, engine URL from the route config or None)."""
+    if suite.target.route:
+        configured, production, engine_url = _route_releases(registry, suite.target.route)
     else:
-        assert tgt.release is not None
-        rel = tgt.release
-        configured = _Refs(rel.base_model or ws.settings.models.base_model, rel.adapter, rel.prompt, dict(rel.params))
+        assert suite.target.release is not None
+        spec = suite.target.release
+        base = spec.base_model or registry.ws.settings.models.base_model
+        configured = Release.of(base, spec.adapter, spec.prompt, spec.params)
         engine_url = None
-        production = None
-        client = connect(ws)
-        adapter_name = rel.adapter.split("@")[0].split("/")[0] if rel.adapter else None
-        prompt_name = rel.prompt.split("@")[0].split("/")[0] if rel.prompt else None
-        has_adapter = adapter_name is None or AdapterRegistry(client, ws).alias_version(adapter_name, "production")
-        has_prompt = prompt_name is None or PromptRegistry(client, ws).alias_version(prompt_name, "production")
-        if has_adapter and has_prompt:
-            production = _Refs(configured.base_model, adapter_name and f"{adapter_name}@production",
-                               prompt_name and f"{prompt_name}@production", configured.params)  # fmt: skip
-    candidate = _Refs(
-        configured.base_model,
-        opts.candidate if opts.candidate is not None else configured.adapter,
-        opts.prompt if opts.prompt is not None else configured.prompt,
-        configured.params,
-    )
-    if candidate.adapter in ("none", ""):
-        candidate = _Refs(candidate.base_model, None, candidate.prompt, candidate.params)
+        production = _production_aliases(registry, configured)
+    adapter = None if opts.base_model_only else (opts.candidate or configured.adapter)
+    candidate = Release(configured.base_model, adapter, opts.prompt or configured.prompt, configured.params)
     return candidate, production, engine_url
-
-
-def _resolve(ws: Workspace, refs: _Refs) -> Release:
-    client = connect(ws)
-    return resolve(AdapterRegistry(client, ws), PromptRegistry(client, ws), base_model=refs.base_model,
-                   adapter=refs.adapter, prompt=refs.prompt, params=refs.params)  # fmt: skip
 
 
 @contextmanager
@@ -128,10 +117,11 @@ def _engine(ws: Workspace, base_model: str, url: str | None) -> Iterator[EngineE
     if url:
         yield attach(url)
         return
-    from llmops.models.catalog import resolve_base_model
-
-    with local_engine(ws, resolve_base_model(ws, base_model)) as endpoint:
+    with local_engine(locate_base(ws, base_model), ws.logs_dir / "eval-engine.log") as endpoint:
         yield endpoint
+
+
+NO_PRODUCTION = "no production release"
 
 
 @dataclass
@@ -142,23 +132,23 @@ class _Plan:
     suite: EvalSuite
     cases: list[Any]
     suite_hash: str
-    candidate: Release
-    production: Release | None
+    candidate: ResolvedRelease
+    production: ResolvedRelease | None
     engine_url: str | None
     baseline: dict[str, float] | None
-    production_source: str
+    production_source: str  # NO_PRODUCTION, "candidate is production", "record RUN_ID", "computed in this run"
     score_production: bool  # no record of production's scores on this suite: score it in this run
     api_key: str | None
 
 
-def _plan(ws: Workspace, suite_path: Path, opts: RunOptions) -> _Plan:
+def _plan(registry: Registry, suite_path: Path, opts: RunOptions) -> _Plan:
     suite, cases, case_bytes = load_suite(suite_path, limit=opts.limit)
     suite_hash = suite.suite_hash(case_bytes)
     if opts.limit:
         suite_hash = hashlib.sha256(f"{suite_hash}:limit={opts.limit}".encode()).hexdigest()
-    cand_refs, prod_refs, engine_url = _target_refs(ws, suite, opts)
-    candidate = _resolve(ws, cand_refs)
-    production = _resolve(ws, prod_refs) if prod_refs else None
+    wanted, wanted_production, engine_url = _target_releases(registry, suite, opts)
+    candidate = registry.resolve(wanted)
+    production = registry.resolve(wanted_production) if wanted_production else None
     needs_baseline = any(g.relative for g in suite.gates)
     if production is None and any(g.relative and g.when_no_production == "error" for g in suite.gates):
         raise LlmopsError(
@@ -168,18 +158,18 @@ def _plan(ws: Workspace, suite_path: Path, opts: RunOptions) -> _Plan:
     if opts.gateway_target and not (opts.endpoint and suite.target.route):
         raise LlmopsError("a gateway target needs --endpoint (the gateway's URL) and a suite whose target is a route")
     baseline: dict[str, float] | None = None
-    production_source = "none"
+    production_source = NO_PRODUCTION
     if production is not None and needs_baseline:
-        if production.key() == candidate.key():
+        if production.key == candidate.key:
             production_source = "candidate is production"
         else:
-            found = records.find_records(connect(ws), suite_hash=suite_hash, release_key=production.key())
+            found = registry.evals.find(suite_hash=suite_hash, release_key=production.key)
             if found:
                 baseline, production_source = found[0].metrics, f"record {found[0].run_id}"
     api_key = opts.api_key or (os.environ.get(suite.target.api_key_env) if suite.target.api_key_env else None)
     return _Plan(
         opts, suite, cases, suite_hash, candidate, production, engine_url, baseline, production_source,
-        production is not None and needs_baseline and production_source == "none", api_key,
+        production is not None and needs_baseline and production_source == NO_PRODUCTION, api_key,
     )  # fmt: skip
 
 
@@ -197,12 +187,18 @@ def _endpoint(ws: Workspace, plan: _Plan, stack: ExitStack) -> EngineEndpoint:
             raise  # an engine started here, or a URL the user named: the message already says which
         route = plan.suite.target.route
         raise ServerError(
-            f"{exc}; that is the engine of route {route} in serving/gateway.yaml: start it "
+            f"{exc}; that is the engine of route {route} in {GATEWAY_FILE}: start it "
             f"(llmops serve engine --port PORT), or pass --endpoint URL"
         ) from exc
 
 
-async def _score(plan: _Plan, release: Release, endpoint: EngineEndpoint, cache: OutputCache,
+def _load_adapter(registry: Registry, endpoint: EngineEndpoint, release: ResolvedRelease) -> None:
+    """Put the release's adapter (fetched from the registry, sha256-verified) into the engine."""
+    if release.adapter is not None:
+        endpoint.ensure_adapter(release.adapter.lora_name, registry.adapters.fetch(release.adapter))
+
+
+async def _score(plan: _Plan, release: ResolvedRelease, endpoint: EngineEndpoint, cache: OutputCache,
                  tick: Callable[[int], None] | None) -> ReleaseScores:  # fmt: skip
     suite, opts = plan.suite, plan.opts
     if opts.gateway_target:
@@ -212,7 +208,10 @@ async def _score(plan: _Plan, release: Release, endpoint: EngineEndpoint, cache:
         )  # fmt: skip
     else:
         responder = OpenAIResponder(
-            endpoint.base_url, endpoint.model_for(release), api_key=plan.api_key, timeout_s=suite.request_timeout_s
+            endpoint.base_url,
+            endpoint.model_for(release.lora_name),
+            api_key=plan.api_key,
+            timeout_s=suite.request_timeout_s,
         )
     scope = f"|gateway-target:{opts.gateway_target}" if opts.gateway_target else ""
     try:
@@ -221,9 +220,20 @@ async def _score(plan: _Plan, release: Release, endpoint: EngineEndpoint, cache:
         await responder.aclose()
 
 
-def _finish(ws: Workspace, plan: _Plan, cand_scores: ReleaseScores, prod_scores: ReleaseScores | None) -> EvalRun:
+def _record(registry: Registry, plan: _Plan, scores: ReleaseScores, verdict: str, reports: list[Path]) -> str:
+    return registry.evals.log(
+        suite=plan.suite.name,
+        suite_hash=plan.suite_hash,
+        release=scores.release.release,
+        verdict=verdict,
+        metrics=scores.metrics,
+        params={"cases": len(scores.cases), "cached_outputs": scores.cached},
+        artifacts=reports,
+    )
+
+
+def _finish(registry: Registry, plan: _Plan, cand_scores: ReleaseScores, prod_scores: ReleaseScores | None) -> EvalRun:
     """Gate, write the reports and record the outcome (and production's scores when computed here)."""
-    client = connect(ws)
     suite, production = plan.suite, plan.production
     baseline, production_source = plan.baseline, plan.production_source
     if prod_scores is not None:
@@ -234,40 +244,36 @@ def _finish(ws: Workspace, plan: _Plan, cand_scores: ReleaseScores, prod_scores:
     if prod_scores is None and baseline is not None and production is not None:
         prod_scores = ReleaseScores(production, dict(baseline), [])
     outcome = EvalOutcome(suite.name, plan.suite_hash, cand_scores, prod_scores, production_source, gates)
-    report_dir = plan.opts.output_dir or ws.home / "evals" / suite.name / time.strftime("%Y%m%d-%H%M%S")
+    report_dir = plan.opts.output_dir or registry.ws.home / "evals" / suite.name / time.strftime("%Y%m%d-%H%M%S")
     paths = write_reports(outcome, report_dir)
-    record_id = records.log_outcome(client, ws, outcome, paths)
+    record_id = _record(registry, plan, cand_scores, "pass" if outcome.passed else "fail", list(paths.values()))
     if production_source == "computed in this run" and prod_scores is not None and production is not None:
-        verdict = (
-            "pass" if all(g.passed for g in evaluate(suite.gates, prod_scores.metrics, prod_scores.metrics)) else "fail"
-        )
-        records.log_scores(client, ws, suite.name, plan.suite_hash, prod_scores, verdict)
+        own = evaluate(suite.gates, prod_scores.metrics, prod_scores.metrics)
+        _record(registry, plan, prod_scores, "pass" if all(g.passed for g in own) else "fail", [])
     return EvalRun(outcome, record_id, report_dir)
 
 
-def run_eval(
-    ws: Workspace,
-    suite_path: Path,
-    opts: RunOptions,
-    *,
-    progress: Callable[[str, int], Callable[[int], None]] | None = None,
-) -> EvalRun:
+def run_eval(ws: Workspace, suite_path: Path, opts: RunOptions, *, reporter: Reporter = SILENT) -> EvalRun:
     """Run one suite against the candidate (and production when needed); write reports and the record."""
-    plan = _plan(ws, suite_path, opts)
-    adapters = AdapterRegistry(connect(ws), ws)
-
-    def tick(label: str) -> Callable[[int], None] | None:
-        variants = bias_mod.variant_count(plan.cases, plan.suite.bias) if plan.suite.bias else 0
-        return progress(label, len(plan.cases) + variants) if progress else None
-
+    registry = connect(ws)
+    plan = _plan(registry, suite_path, opts)
+    variants = bias_mod.variant_count(plan.cases, plan.suite.bias) if plan.suite.bias else 0
     cache = OutputCache(ws.cache_dir / "evals" if opts.use_cache else None)
+
+    def scored(label: str, release: ResolvedRelease, endpoint: EngineEndpoint) -> ReleaseScores:
+        task = reporter.task(label, len(plan.cases) + variants)
+        try:
+            return asyncio.run(_score(plan, release, endpoint, cache, task.advance))
+        finally:
+            task.close()
+
     with ExitStack() as stack:
         endpoint = _endpoint(ws, plan, stack)
         if not opts.gateway_target:
-            endpoint.ensure_adapter(plan.candidate, adapters)
-        cand_scores = asyncio.run(_score(plan, plan.candidate, endpoint, cache, tick("candidate")))
+            _load_adapter(registry, endpoint, plan.candidate)
+        cand_scores = scored(opts.label or f"evaluating {plan.candidate.label()}", plan.candidate, endpoint)
         prod_scores = None
         if plan.score_production and plan.production is not None:
-            endpoint.ensure_adapter(plan.production, adapters)
-            prod_scores = asyncio.run(_score(plan, plan.production, endpoint, cache, tick("production")))
-    return _finish(ws, plan, cand_scores, prod_scores)
+            _load_adapter(registry, endpoint, plan.production)
+            prod_scores = scored(f"scoring production ({plan.production.label()})", plan.production, endpoint)
+    return _finish(registry, plan, cand_scores, prod_scores)

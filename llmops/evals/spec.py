@@ -10,8 +10,9 @@ import hashlib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from llmops.config.base import StrictModel
 from llmops.names import NAME_PATTERN
 
 QUALITY_METRICS = ("exact_match", "bleu", "rouge", "chrf", "string_similarity")
@@ -28,17 +29,13 @@ MetricName = Literal[
 LOWER_IS_BETTER = (*LATENCY_OUTPUTS, *BIAS_OUTPUTS)
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class MetricSpec(_Strict):
+class MetricSpec(StrictModel):
     name: MetricName
     fields: list[str] | None = Field(None, description="json_match: fields compared (default: all expected)")
     json_schema: dict[str, object] | None = Field(None, description="json_schema: the JSON Schema answers must match")
 
 
-class Judge(_Strict):
+class Judge(StrictModel):
     """Any OpenAI-compatible endpoint (the llmops gateway included) used by LLM-judge metrics."""
 
     base_url: str
@@ -46,7 +43,7 @@ class Judge(_Strict):
     api_key_env: str | None = Field(None, description="environment variable holding the judge's API key")
 
 
-class Release(_Strict):
+class ReleaseSpec(StrictModel):
     """An explicit release: base model + adapter version (or none) + prompt version + params."""
 
     base_model: str | None = Field(None, description="default: the workspace's models.base_model")
@@ -55,11 +52,11 @@ class Release(_Strict):
     params: dict[str, float | int | str | list[str]] = Field(default_factory=dict)
 
 
-class Target(_Strict):
+class Target(StrictModel):
     """What is evaluated: a route of serving/gateway.yaml (its stable release), or an explicit release."""
 
     route: str | None = Field(None, pattern=f"^{NAME_PATTERN}$")
-    release: Release | None = None
+    release: ReleaseSpec | None = None
     endpoint: str | None = Field(
         None, description="OpenAI-compatible base URL serving the release; default: llmops starts a local engine"
     )
@@ -72,7 +69,7 @@ class Target(_Strict):
         return self
 
 
-class Bias(_Strict):
+class Bias(StrictModel):
     """Counterfactual test: each case is re-run with ``attribute`` replaced by every value of every group."""
 
     attribute: str = Field(description="case attribute whose value appears in the input, e.g. customer_name")
@@ -89,7 +86,7 @@ class Bias(_Strict):
         return v
 
 
-class Gate(_Strict):
+class Gate(StrictModel):
     metric: str
     min: float | None = None
     max: float | None = None
@@ -110,7 +107,7 @@ class Gate(_Strict):
         return self.max_drop_vs_production is not None or self.max_rise_vs_production is not None
 
 
-class EvalSuite(_Strict):
+class EvalSuite(StrictModel):
     """Schema of ``evals/NAME.yaml``."""
 
     name: str = Field(pattern=f"^{NAME_PATTERN}$")

@@ -1,7 +1,8 @@
-"""Trainer callbacks of the recipe: stop on a signal, mark checkpoints complete, show and log progress.
+"""Trainer callbacks of the recipe: stop on a signal, mark checkpoints complete, report and log progress.
 
-Each callback does one thing and knows nothing about MLflow: metrics go to a plain function the caller
-passes (``on_metrics(step, {"loss": ..., "tokens_per_s": ...})``).
+Each callback does one thing and knows nothing about MLflow or the terminal: metrics go to a plain
+function the caller passes (``on_metrics(step, {"loss": ..., "tokens_per_s": ...})``), progress to a
+:class:`~llmops.events.Reporter` task (``training``: step/total, loss, tokens per second).
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from llmops.events import SILENT, Reporter, Task
 from llmops.finetune.checkpoints import mark_complete, prune
 
 MetricsSink = Callable[[int, dict[str, float]], None]
@@ -77,62 +77,18 @@ class MarkCheckpoints(TrainerCallback):
         self.last = path
 
 
-class ProgressDisplay:
-    """A rich progress bar (steps, loss, tokens/s, ETA); plain lines every ``every`` steps off a terminal."""
-
-    def __init__(self, console: Console, *, every: int = 10) -> None:
-        self.console = console
-        self.every = every
-        self._bar: Progress | None = None
-        self._task: Any = None
-        self._printed = -1
-        self._t0 = 0.0
-        self._step0 = 0
-
-    def start(self, total: int, done: int) -> None:
-        self._t0, self._step0 = time.monotonic(), done
-        if not self.console.is_terminal:
-            self.console.print(f"training: step {done}/{total}")
-            return
-        self._bar = Progress(
-            TextColumn("training"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}  {task.fields[tps]} tok/s"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=self.console,
-        )
-        self._bar.start()
-        self._task = self._bar.add_task("train", total=total, completed=done, loss="-", tps="-")
-
-    def update(self, step: int, total: int, loss: float | None, tokens_per_s: float) -> None:
-        loss_text = f"{loss:.4f}" if loss is not None else "-"
-        if self._bar is not None:
-            self._bar.update(self._task, completed=step, loss=loss_text, tps=f"{tokens_per_s:,.0f}")
-        elif (step % self.every == 0 or step == total) and step != self._printed:
-            self._printed = step  # eval and the final summary log again at the same step: print once
-            done = step - self._step0
-            eta = (total - step) * (time.monotonic() - self._t0) / done if done > 0 else 0.0
-            self.console.print(f"step {step}/{total}  loss {loss_text}  {tokens_per_s:,.0f} tok/s  ETA {eta:.0f} s")
-
-    def stop(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-            self._bar = None
-
-
 class Telemetry(TrainerCallback):
-    """Throughput in real (non-padding) tokens per second, per-step metrics to a sink, and the display.
+    """Throughput in real (non-padding) tokens per second, per-step metrics to a sink, and progress.
 
     Tokens come from ``state.num_input_tokens_seen`` (TrainingArguments
-    ``include_num_input_tokens_seen="non_padding"``), so padding never counts as work done.
+    ``include_num_input_tokens_seen="non_padding"``), so padding never counts as work done. Progress is
+    one ``training`` task of the reporter (rank 0 only): steps done of ``max_steps``, ``loss``, ``tps``.
     """
 
-    def __init__(self, on_metrics: MetricsSink | None = None, display: ProgressDisplay | None = None) -> None:
+    def __init__(self, on_metrics: MetricsSink | None = None, reporter: Reporter = SILENT) -> None:
         self.on_metrics = on_metrics
-        self.display = display
+        self.reporter = reporter
+        self._task: Task | None = None
         self.last_loss: float | None = None
         self.tokens_per_s = 0.0
         self.train_tokens = 0
@@ -143,8 +99,8 @@ class Telemetry(TrainerCallback):
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
         self._t = time.perf_counter()
         self._tokens = state.num_input_tokens_seen
-        if self.display is not None and state.is_world_process_zero:
-            self.display.start(state.max_steps, state.global_step)
+        if state.is_world_process_zero:
+            self._task = self.reporter.task("training", state.max_steps, completed=state.global_step, loss="-", tps="-")
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
         now = time.perf_counter()
@@ -169,11 +125,17 @@ class Telemetry(TrainerCallback):
         metrics = {k: float(logs[k]) for k in _LOGGED if isinstance(logs.get(k), int | float)}
         if "loss" in metrics:
             metrics["tokens_per_s"] = self.tokens_per_s
-        if self.display is not None and state.is_world_process_zero:
-            self.display.update(state.global_step, state.max_steps, self.last_loss, self.tokens_per_s)
+        if self._task is not None:
+            loss = f"{self.last_loss:.4f}" if self.last_loss is not None else "-"
+            self._task.update(state.global_step, loss=loss, tps=f"{self.tokens_per_s:,.0f}")
         if metrics and self.on_metrics is not None and state.is_world_process_zero:
             self.on_metrics(state.global_step, metrics)
 
     def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
-        if self.display is not None:
-            self.display.stop()
+        self.close()
+
+    def close(self) -> None:
+        """End the progress task (also when training raised before ``on_train_end``)."""
+        if self._task is not None:
+            self._task.close()
+            self._task = None

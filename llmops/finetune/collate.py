@@ -17,6 +17,8 @@ block-diagonal mask (cost grows with the row length squared). So:
 
 :func:`supports_packed_positions` decides by experiment rather than by a list of model names: it runs
 two short sequences packed and separately and compares the logits.
+
+torch is imported where tensors are made, so the runner and the CLI can import the recipe cheaply.
 """
 
 from __future__ import annotations
@@ -25,15 +27,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import torch
-
 from llmops.finetune.dataset import IGNORE_INDEX
 
 if TYPE_CHECKING:
+    import torch
     from transformers import PreTrainedModel
 
 Features = Sequence[dict[str, Any]]
-Collator = Callable[[Features], dict[str, torch.Tensor]]
+Collator = Callable[[Features], "dict[str, torch.Tensor]"]
 
 
 def pack_rows(lengths: Sequence[int], max_len: int) -> list[list[int]]:
@@ -64,6 +65,8 @@ class PackedCollator:
     max_len: int
 
     def __call__(self, features: Features) -> dict[str, torch.Tensor]:
+        import torch
+
         bins = pack_rows([len(f["input_ids"]) for f in features], self.max_len)
         rows: list[tuple[list[int], list[int], list[int]]] = []
         for members in bins:
@@ -99,6 +102,8 @@ class PaddedCollator:
     pad_to: int | None = None
 
     def __call__(self, features: Features) -> dict[str, torch.Tensor]:
+        import torch
+
         width = max(len(f["input_ids"]) for f in features)
         if self.pad_to is not None:
             width = max(width, self.pad_to)
@@ -125,7 +130,6 @@ def _dropped_columns(collate: Collator) -> Collator:
     return wrapped
 
 
-@torch.no_grad()
 def supports_packed_positions(model: PreTrainedModel, sample: Sequence[int], *, atol: float = 1e-3) -> bool:
     """True when the model keeps packed examples apart given only restarting ``position_ids``.
 
@@ -133,6 +137,8 @@ def supports_packed_positions(model: PreTrainedModel, sample: Sequence[int], *, 
     second half's logits. A model that ignores the boundaries lets the second half attend to the
     first, and its logits differ.
     """
+    import torch
+
     half = max(2, min(len(sample) // 2, 16))
     first, second = list(sample[:half]), list(sample[half : 2 * half])
     if len(second) < 2:
@@ -140,12 +146,13 @@ def supports_packed_positions(model: PreTrainedModel, sample: Sequence[int], *, 
     was_training = model.training
     model.eval()
     try:
-        device = next(model.parameters()).device
-        packed = torch.tensor([first + second], device=device)
-        positions = torch.tensor([list(range(len(first))) + list(range(len(second)))], device=device)
-        # no KV cache: transformers only reads packing from position_ids when there is none (as in training)
-        together = model(input_ids=packed, position_ids=positions, use_cache=False).logits[0, len(first) :]
-        alone = model(input_ids=torch.tensor([second], device=device), use_cache=False).logits[0]
+        with torch.no_grad():
+            device = next(model.parameters()).device
+            packed = torch.tensor([first + second], device=device)
+            positions = torch.tensor([list(range(len(first))) + list(range(len(second)))], device=device)
+            # no KV cache: transformers only reads packing from position_ids when there is none (as in training)
+            together = model(input_ids=packed, position_ids=positions, use_cache=False).logits[0, len(first) :]
+            alone = model(input_ids=torch.tensor([second], device=device), use_cache=False).logits[0]
     finally:
         model.train(was_training)
     return bool(torch.allclose(together.float(), alone.float(), atol=atol, rtol=1e-3))

@@ -12,16 +12,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from llmops.adapters.registry import AdapterRegistry, AdapterVersionInfo
-from llmops.config.workspace import Workspace
 from llmops.errors import ConfigError, NotFoundError
-from llmops.finetune.base_model import BaseModel
 from llmops.finetune.job import FinetuneJob
-
-if TYPE_CHECKING:
-    from mlflow import MlflowClient
+from llmops.models.base import BaseModel
+from llmops.registry import tags
+from llmops.registry.adapters import AdapterStore, AdapterVersionInfo
 
 
 @dataclass(frozen=True)
@@ -41,7 +38,7 @@ class InitAdapter:
 
 
 def lineage_ref(info: AdapterVersionInfo) -> str:
-    """What ``llmops.init_adapter`` records of the adapter a version continued: ``NAME/VERSION@SHA256``."""
+    """What :data:`~llmops.registry.tags.INIT_ADAPTER` records of the adapter a version continued: ``NAME/VERSION@SHA256``."""
     return f"{info.ref}@{info.sha256}"
 
 
@@ -51,26 +48,23 @@ def _modules(value: Any) -> set[str] | str:
     return set(value or ())
 
 
-def resolve_init_adapter(
-    ws: Workspace, client: MlflowClient, job: FinetuneJob, shown: str, base: BaseModel
-) -> InitAdapter | None:
+def resolve_init_adapter(adapters: AdapterStore, job: FinetuneJob, shown: str, base: BaseModel) -> InitAdapter | None:
     """The job's ``init_adapter``, resolved, checked against ``base`` and ``lora:``, and fetched."""
     if job.init_adapter is None:
         return None
-    registry = AdapterRegistry(client, ws)
     try:
-        info = registry.get(job.init_adapter)
+        info = adapters.get(job.init_adapter)
     except NotFoundError as exc:
         raise ConfigError.at(shown, f"init_adapter {job.init_adapter}: {exc}", field="init_adapter") from exc
-    trained_on = info.tags.get("llmops.base_model_sha256", "")
+    trained_on = info.tags.get(tags.BASE_MODEL_SHA256, "")
     if trained_on and trained_on != base.sha256:
         raise ConfigError.at(
             shown,
-            f"init_adapter {info.ref} was trained on base model {info.tags.get('llmops.base_model') or '?'} "
+            f"init_adapter {info.ref} was trained on base model {info.tags.get(tags.BASE_MODEL) or '?'} "
             f"(sha256 {trained_on[:12]}), this job trains on {base.ref} (sha256 {base.sha256[:12]})",
             field="init_adapter",
         )
-    path = registry.fetch(info)
+    path = adapters.fetch(info)
     config = json.loads((path / "adapter_config.json").read_text())
     wanted = {
         "r": (job.lora.r, config.get("r")),

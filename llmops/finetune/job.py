@@ -24,24 +24,20 @@ import hashlib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from llmops.adapters.registry import AdapterRef
+from llmops.config.base import StrictModel
 from llmops.config.yamlio import check_model_file, line_of, load_model
 from llmops.errors import LlmopsError, Problem
 from llmops.names import NAME_PATTERN
-from llmops.prompts.refs import PromptRef
+from llmops.refs import AdapterRef, PromptRef
 
 #: LoRA on every linear layer of a Llama-style block, by the names vLLM and PEFT both know.
 LLAMA_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 Precision = Literal["auto", "fp32", "bf16"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class LoraSettings(_Strict):
+class LoraSettings(StrictModel):
     r: int = Field(16, ge=1, le=256, description="rank; serving engines cap it (vLLM: --max-lora-rank)")
     alpha: int = Field(32, ge=1, le=4096, description="scaling numerator: the update is scaled by alpha / r")
     dropout: float = Field(0.05, ge=0, lt=1)
@@ -57,7 +53,7 @@ class LoraSettings(_Strict):
         return v
 
 
-class TrainingSettings(_Strict):
+class TrainingSettings(StrictModel):
     max_steps: int | None = Field(None, ge=1, le=10_000_000, description="optimizer steps; or set epochs")
     epochs: float | None = Field(None, gt=0, le=1000)
     lr: float = Field(1e-3, gt=0, le=1)
@@ -81,13 +77,13 @@ class TrainingSettings(_Strict):
         return self
 
 
-class ResourceSettings(_Strict):
+class ResourceSettings(StrictModel):
     gpus: int = Field(0, ge=0, le=1024, description="GPUs per node (Ray: entrypoint_num_gpus)")
     nodes: int = Field(1, ge=1, le=1, description="only single-node jobs for now (multi-GPU via torchrun)")
     cpus: float | None = Field(None, gt=0, description="CPUs the Ray entrypoint reserves (default: Ray's 0)")
 
 
-class FinetuneJob(_Strict):
+class FinetuneJob(StrictModel):
     """Schema of ``finetune/NAME.yaml``."""
 
     base_model: str = Field("reference", min_length=1, description="'reference', a hub id, or a local path")

@@ -1,8 +1,11 @@
 """Where a fine-tune job runs: here (:class:`LocalLauncher`) or on a Ray cluster (``ray_launcher``).
 
 Both take the same :class:`LaunchRequest` and both end in the same code path: the job's entrypoint is
-``python -m llmops.finetune run JOB.yaml …``, exactly what ``llmops finetune run`` does here, so a job
+``python -m llmops finetune run JOB.yaml …``, exactly what ``llmops finetune run`` does here, so a job
 that trains locally trains the same way on a cluster (``torchrun`` wraps it for several GPUs).
+
+Why ``python -m llmops`` and not the ``llmops`` console script: a Ray job's shell may not have the
+virtual environment's ``bin/`` on its PATH, while ``python -m`` only needs the package importable.
 """
 
 from __future__ import annotations
@@ -13,9 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from rich.console import Console
-
 from llmops.config.workspace import Workspace
+from llmops.events import SILENT, Reporter
 from llmops.finetune.runner import RunOptions, RunOutcome, run_job
 
 #: Ray job states after which nothing changes any more
@@ -36,7 +38,7 @@ class LaunchRequest:
 
     def argv(self) -> list[str]:
         """The entrypoint: the same ``run`` command as a local run, under torchrun for several GPUs."""
-        run = ["-m", "llmops.finetune", "run", self.job_file]
+        run = ["-m", "llmops", "finetune", "run", self.job_file]
         if self.options.resume:
             run.append("--resume")
         if self.options.allow_warnings:
@@ -70,13 +72,13 @@ class JobControl(Protocol):
 
 
 class LocalLauncher:
-    """Trains in this process, with a progress bar on ``console``; the id is the MLflow run id."""
+    """Trains in this process, reporting progress to ``reporter``; the id is the MLflow run id."""
 
-    def __init__(self, ws: Workspace, console: Console) -> None:
+    def __init__(self, ws: Workspace, reporter: Reporter = SILENT) -> None:
         self.ws = ws
-        self.console = console
+        self.reporter = reporter
         self.outcome: RunOutcome | None = None
 
     def submit(self, request: LaunchRequest) -> str:
-        self.outcome = run_job(self.ws, self.ws.root / request.job_file, request.options, self.console)
+        self.outcome = run_job(self.ws, self.ws.root / request.job_file, request.options, self.reporter)
         return self.outcome.run_id or ""

@@ -28,6 +28,8 @@ from llmops.errors import LaunchError
 from llmops.finetune.job import FinetuneJob, job_name
 from llmops.finetune.launch import TERMINAL_STATES, LaunchRequest, RunOptions
 from llmops.gitinfo import file_info
+from llmops.models.base import resolve_base
+from llmops.registry import tags
 
 EXCLUDES = (".llmops", ".venv", ".git", "**/__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache")
 #: environment passed through to the job when set here (offline mode, caches, thread count)
@@ -69,8 +71,6 @@ def build_request(
     """The request for ``job``; on a loopback cluster the reference base model is passed by its built path
     (the job's working dir is a fresh copy without ``.llmops``, where it would otherwise be rebuilt)."""
     if job.base_model == "reference" and options.base_model is None and is_loopback(address):
-        from llmops.finetune.base_model import resolve_base
-
         options = RunOptions(
             resume=options.resume,
             allow_warnings=options.allow_warnings,
@@ -121,7 +121,7 @@ class RayLauncher:
                     runtime_env=runtime_env,
                     entrypoint_num_gpus=request.gpus or None,
                     entrypoint_num_cpus=request.cpus,
-                    metadata={"llmops.job": name, "llmops.job_file": request.job_file},
+                    metadata={tags.JOB: name, tags.JOB_FILE: request.job_file},
                 ),
             )
         )

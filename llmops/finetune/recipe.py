@@ -1,9 +1,11 @@
 """The LoRA fine-tuning recipe: transformers ``Trainer`` + PEFT, read top to bottom.
 
-Inputs are plain values (:class:`RecipeConfig`) and already tokenized examples whose labels mask
+Inputs are a :class:`RecipeConfig` (the job's ``lora:`` and ``training:`` settings as validated, plus
+where the base model is and where checkpoints go) and already tokenized examples whose labels mask
 everything but the assistant turns (:mod:`llmops.finetune.dataset`); the output is an adapter folder
 holding only ``adapter_model.safetensors`` and ``adapter_config.json``. MLflow is not touched here:
-per-step metrics leave through the ``on_metrics`` function the caller passes.
+per-step metrics leave through the ``on_metrics`` function the caller passes, progress through a
+:class:`~llmops.events.Reporter`.
 
 Steps:
 
@@ -21,6 +23,10 @@ Steps:
 The loss is taken on assistant tokens only, and the vocabulary projection is computed only at those
 positions (:mod:`llmops.finetune.loss`): the same value as the stock loss, without the logits of the
 prompt positions.
+
+torch is imported inside the functions, and the modules that subclass transformers classes
+(:mod:`~llmops.finetune.callbacks`, :mod:`~llmops.finetune.loss`) inside :func:`train`: importing this
+module (the runner and the CLI do) must stay cheap.
 """
 
 from __future__ import annotations
@@ -31,18 +37,19 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
-
-import torch
-from rich.console import Console
+from typing import TYPE_CHECKING
 
 from llmops.errors import FinetuneError
-from llmops.finetune.callbacks import MarkCheckpoints, MetricsSink, ProgressDisplay, StopOnSignal, Telemetry
+from llmops.events import SILENT, Reporter
 from llmops.finetune.collate import PaddedCollator, choose_collator
 from llmops.finetune.dataset import IGNORE_INDEX, Example, to_hf_dataset
+from llmops.finetune.job import LoraSettings, TrainingSettings
 
 if TYPE_CHECKING:
+    import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
+
+    from llmops.finetune.callbacks import MetricsSink
 
 #: the only files an adapter folder holds (vLLM and PEFT load exactly these)
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
@@ -50,30 +57,14 @@ ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
 
 @dataclass(frozen=True)
 class RecipeConfig:
-    """Everything the recipe needs, as plain values (built from the job by the runner)."""
+    """What the recipe needs: the job's settings (defaults declared once, in :mod:`llmops.finetune.job`)
+    and the runtime-only values the runner resolves (base model folder, checkpoint folder, init adapter)."""
 
     base_model_path: str
     base_model_label: str  # what adapter_config.json names as its base (the job's base_model)
     output_dir: Path  # checkpoints go here
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    target_modules: list[str] | str = "all-linear"
-    max_steps: int | None = None
-    epochs: float | None = None
-    lr: float = 1e-3
-    batch_size: int = 16
-    grad_accum: int = 1
-    max_seq_len: int = 512
-    packing: bool = True
-    seed: int = 0
-    precision: Literal["auto", "fp32", "bf16"] = "auto"
-    gradient_checkpointing: bool = False
-    save_steps: int = 50
-    eval_steps: int | None = None
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    training: TrainingSettings = field(default_factory=TrainingSettings)
     checkpoint_info: dict[str, str] = field(default_factory=dict)
     init_adapter_dir: Path | None = None  # continue from this adapter's weights instead of a fresh LoRA
 
@@ -102,6 +93,8 @@ class TrainResult:
 
 def resolve_precision(precision: str) -> tuple[str, torch.dtype]:
     """``auto`` → bf16 on a CUDA GPU that supports it, else fp32."""
+    import torch
+
     if precision == "auto":
         precision = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
     if precision == "bf16" and torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
@@ -110,24 +103,24 @@ def resolve_precision(precision: str) -> tuple[str, torch.dtype]:
 
 
 def load_lora_model(cfg: RecipeConfig, dtype: torch.dtype) -> PreTrainedModel:
-    """The base model wrapped in a LoRA adapter: freshly initialised (deterministic for ``cfg.seed``),
+    """The base model wrapped in a LoRA adapter: freshly initialised (deterministic for the seed),
     or ``cfg.init_adapter_dir``'s weights, trainable, with the job's dropout."""
     from peft import LoraConfig, PeftModel, get_peft_model
     from transformers import AutoModelForCausalLM, set_seed
 
-    set_seed(cfg.seed)
+    set_seed(cfg.training.seed)
     base = AutoModelForCausalLM.from_pretrained(cfg.base_model_path, dtype=dtype)
     if cfg.init_adapter_dir is not None:
         config = LoraConfig.from_pretrained(str(cfg.init_adapter_dir))
-        config.lora_dropout = cfg.lora_dropout
+        config.lora_dropout = cfg.lora.dropout
         config.base_model_name_or_path = cfg.base_model_path  # the saved label may not be a path PEFT can read
         model = PeftModel.from_pretrained(base, str(cfg.init_adapter_dir), config=config, is_trainable=True)
         return model  # type: ignore[return-value]
     lora = LoraConfig(
-        r=cfg.lora_r,
-        lora_alpha=cfg.lora_alpha,
-        lora_dropout=cfg.lora_dropout,
-        target_modules=cfg.target_modules,
+        r=cfg.lora.r,
+        lora_alpha=cfg.lora.alpha,
+        lora_dropout=cfg.lora.dropout,
+        target_modules=cfg.lora.target_modules,
         task_type="CAUSAL_LM",
         bias="none",
     )
@@ -142,16 +135,20 @@ def train(
     *,
     resume_from: Path | None = None,
     on_metrics: MetricsSink | None = None,
-    console: Console | None = None,
+    reporter: Reporter = SILENT,
     extra_callbacks: Sequence[TrainerCallback] = (),
 ) -> TrainResult:
     """Fine-tune a LoRA adapter on ``train_examples``; see the module docstring for the steps."""
+    import torch
     from transformers import PrinterCallback, TrainingArguments
 
+    # heavy (they subclass transformers' Trainer classes): imported here, see the module docstring
+    from llmops.finetune.callbacks import MarkCheckpoints, StopOnSignal, Telemetry
     from llmops.finetune.loss import TargetOnlyTrainer
 
+    t = cfg.training
     # 1. device and precision
-    precision, dtype = resolve_precision(cfg.precision)
+    precision, dtype = resolve_precision(t.precision)
     device = "cuda" if torch.cuda.is_available() else "cpu"
 
     # 2. model: base + LoRA, seeded
@@ -162,37 +159,37 @@ def train(
 
     # 3. batching
     collate, batching = choose_collator(
-        model, packing=cfg.packing, pad_id=pad_id, max_len=cfg.max_seq_len, sample=train_examples[0].input_ids
+        model, packing=t.packing, pad_id=pad_id, max_len=t.max_seq_len, sample=train_examples[0].input_ids
     )
     train_ds = to_hf_dataset(train_examples)
     eval_ds = to_hf_dataset(eval_examples) if eval_examples else None
 
     # 4. arguments: checkpoints, logging every step (metrics are buffered by the sink), no integrations
-    evaluate_during = bool(cfg.eval_steps and eval_ds is not None)
+    evaluate_during = bool(t.eval_steps and eval_ds is not None)
     args = TrainingArguments(
         output_dir=str(cfg.output_dir),
-        max_steps=cfg.max_steps or -1,
-        num_train_epochs=cfg.epochs or 1.0,
-        per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.grad_accum,
-        learning_rate=cfg.lr,
-        warmup_steps=cfg.warmup_ratio,
-        weight_decay=cfg.weight_decay,
-        max_grad_norm=cfg.max_grad_norm,
+        max_steps=t.max_steps or -1,
+        num_train_epochs=t.epochs or 1.0,
+        per_device_train_batch_size=t.batch_size,
+        per_device_eval_batch_size=t.batch_size,
+        gradient_accumulation_steps=t.grad_accum,
+        learning_rate=t.lr,
+        warmup_steps=t.warmup_ratio,
+        weight_decay=t.weight_decay,
+        max_grad_norm=t.max_grad_norm,
         lr_scheduler_type="linear",
         logging_strategy="steps",
         logging_steps=1,
         save_strategy="steps",
-        save_steps=cfg.save_steps,
+        save_steps=t.save_steps,
         save_total_limit=None,  # MarkCheckpoints prunes, and only after marking the newer one complete
         eval_strategy="steps" if evaluate_during else "no",
-        eval_steps=cfg.eval_steps if evaluate_during else None,
-        seed=cfg.seed,
-        data_seed=cfg.seed,
+        eval_steps=t.eval_steps if evaluate_during else None,
+        seed=t.seed,
+        data_seed=t.seed,
         bf16=precision == "bf16",
-        gradient_checkpointing=cfg.gradient_checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False} if cfg.gradient_checkpointing else None,
+        gradient_checkpointing=t.gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False} if t.gradient_checkpointing else None,
         use_cpu=device == "cpu",
         report_to="none",
         disable_tqdm=True,
@@ -205,8 +202,7 @@ def train(
     # 5. train (resume from a complete checkpoint when given); a signal stops at the next step boundary
     stop = StopOnSignal()
     marker = MarkCheckpoints(cfg.checkpoint_info)
-    display = ProgressDisplay(console) if console is not None else None
-    telemetry = Telemetry(on_metrics, display)
+    telemetry = Telemetry(on_metrics, reporter)
     trainer = TargetOnlyTrainer(
         model=model,
         args=args,
@@ -216,8 +212,11 @@ def train(
         processing_class=tokenizer,
         callbacks=[stop, marker, telemetry, *extra_callbacks],
     )
-    trainer.remove_callback(PrinterCallback)  # Telemetry shows progress; no raw log dicts on stdout
-    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    trainer.remove_callback(PrinterCallback)  # Telemetry reports progress; no raw log dicts on stdout
+    try:
+        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    finally:
+        telemetry.close()
     state = trainer.state
     resumed = int(resume_from.name.rsplit("-", 1)[-1]) if resume_from else None
     result = TrainResult(
@@ -238,7 +237,7 @@ def train(
         return replace(result, stopped_by=stop.stopped_by)
 
     # 6. final eval loss, then the adapter (safetensors + config only)
-    final_eval = eval_loss(model, eval_examples, pad_id, cfg.batch_size) if eval_examples else None
+    final_eval = eval_loss(model, eval_examples, pad_id, t.batch_size) if eval_examples else None
     if final_eval is not None and on_metrics is not None and trainer.is_world_process_zero():
         on_metrics(state.global_step, {"final_eval_loss": final_eval})
     adapter_dir = cfg.output_dir / "adapter"
@@ -247,32 +246,34 @@ def train(
     return replace(result, adapter_dir=adapter_dir, final_eval_loss=final_eval)
 
 
-@torch.no_grad()
 def eval_loss(model: PreTrainedModel, examples: Sequence[Example], pad_id: int, batch_size: int = 16) -> float:
     """Mean next-token loss over every target (assistant) token, batches padded to the longest example.
 
     Token-weighted, so the value does not depend on how examples are grouped into batches.
     """
+    import torch
+
     was_training = model.training
     model.eval()
     collate = PaddedCollator(pad_id)
     device = next(model.parameters()).device
     total, count = 0.0, 0
     try:
-        for start in range(0, len(examples), batch_size):
-            chunk = examples[start : start + batch_size]
-            batch = collate([{"input_ids": e.input_ids, "labels": e.labels} for e in chunk])
-            batch = {k: v.to(device) for k, v in batch.items()}
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
-            labels = batch["labels"][:, 1:]
-            loss = torch.nn.functional.cross_entropy(
-                logits[:, :-1].reshape(-1, logits.shape[-1]),
-                labels.reshape(-1),
-                ignore_index=IGNORE_INDEX,
-                reduction="sum",
-            )
-            total += float(loss)
-            count += int((labels != IGNORE_INDEX).sum())
+        with torch.no_grad():
+            for start in range(0, len(examples), batch_size):
+                chunk = examples[start : start + batch_size]
+                batch = collate([{"input_ids": e.input_ids, "labels": e.labels} for e in chunk])
+                batch = {k: v.to(device) for k, v in batch.items()}
+                logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
+                labels = batch["labels"][:, 1:]
+                loss = torch.nn.functional.cross_entropy(
+                    logits[:, :-1].reshape(-1, logits.shape[-1]),
+                    labels.reshape(-1),
+                    ignore_index=IGNORE_INDEX,
+                    reduction="sum",
+                )
+                total += float(loss)
+                count += int((labels != IGNORE_INDEX).sum())
     finally:
         model.train(was_training)
     if count == 0:

@@ -22,28 +22,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
+from llmops.config.base import StrictModel
 from llmops.errors import ConfigError, Problem, ValidationFailed
 
 Role = Literal["system", "user", "assistant"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ChatMessage(_Strict):
+class ChatMessage(StrictModel):
     role: Role
     content: str
 
 
-class ChatRow(_Strict):
+class ChatRow(StrictModel):
     messages: list[ChatMessage] = Field(min_length=1)
     meta: dict[str, Any] = Field(default_factory=dict)
 
 
-class PromptRow(_Strict):
+class PromptRow(StrictModel):
     variables: dict[str, Any]
     target: str
     meta: dict[str, Any] = Field(default_factory=dict)

@@ -10,6 +10,9 @@ Crash safety: the job's folder ``<home>/finetune/NAME/`` holds its checkpoints a
 ``resume=True`` checks that the job file, data, base model and prompt version are unchanged, reopens
 the same MLflow run and continues from the latest *complete* checkpoint. A file lock keeps two
 processes from training the same job of one workspace at once.
+
+Nothing here prints: what a person should see (the job summary, a resume, base-model build and
+training progress) goes to the :class:`~llmops.events.Reporter` the caller passes.
 """
 
 from __future__ import annotations
@@ -17,37 +20,27 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from filelock import Timeout
-from rich.console import Console
 
-from llmops.adapters.registry import AdapterRegistry
 from llmops.config.workspace import Workspace
 from llmops.errors import ConfigError, FinetuneError, Problem, TrainingInterrupted, ValidationFailed
-from llmops.finetune.base_model import BaseModel, resolve_base
+from llmops.events import SILENT, Reporter, Task
 from llmops.finetune.dataset import Example, build_examples, check_tokenizer
 from llmops.finetune.init_adapter import InitAdapter, resolve_init_adapter
 from llmops.finetune.job import FinetuneJob, file_sha256, job_name, load_job
-from llmops.finetune.lineage import (
-    FinetuneRun,
-    dump_json,
-    lineage_tags,
-    register_adapter,
-    system_info,
-)
+from llmops.finetune.lineage import dump_json, lineage_tags, log_rows, start_run, system_info
 from llmops.finetune.recipe import RecipeConfig, TrainResult, train
 from llmops.finetune.rows import RowFile, read_rows
 from llmops.finetune.state import JobState
 from llmops.finetune.validation import DataReport, check_data
 from llmops.gitinfo import file_info
-from llmops.registry.tracking import connect
-
-if TYPE_CHECKING:
-    from mlflow import MlflowClient
-
-    from llmops.adapters.registry import AdapterVersionInfo
-    from llmops.prompts.registry import PromptVersionInfo
+from llmops.models.base import BaseModel, resolve_base
+from llmops.registry import Registry, connect, tags
+from llmops.registry.adapters import AdapterVersionInfo
+from llmops.registry.prompts import PromptVersionInfo
+from llmops.registry.runs import TrackedRun
 
 
 @dataclass(frozen=True)
@@ -110,7 +103,9 @@ def _without(examples: list[Example], lines: set[int]) -> list[Example]:
     return [e for e in examples if e.line not in lines]
 
 
-def prepare(ws: Workspace, job_path: Path, options: RunOptions, client: MlflowClient, console: Console) -> PreparedJob:
+def prepare(
+    ws: Workspace, job_path: Path, options: RunOptions, registry: Registry, reporter: Reporter = SILENT
+) -> PreparedJob:
     """Every check, cheapest first; raises before any training work when an input is unusable."""
     from transformers import AutoTokenizer
 
@@ -123,15 +118,12 @@ def prepare(ws: Workspace, job_path: Path, options: RunOptions, client: MlflowCl
     if "prompt" in kinds and not job.prompt:
         raise ConfigError.at(shown, "the data holds prompt rows: set `prompt:` to a prompt version", field="prompt")
 
-    AdapterRegistry(client, ws).check_name_free(job.adapter)  # before any training work
-    prompt = None
-    if job.prompt:
-        from llmops.prompts.registry import PromptRegistry
+    registry.adapters.check_name_free(job.adapter)  # before any training work
+    # NotFoundError names the reference
+    prompt = registry.prompts.get(job.prompt) if job.prompt else None
 
-        prompt = PromptRegistry(client, ws).get(job.prompt)  # NotFoundError names the reference
-
-    base = _resolve_base_with_progress(ws, options.base_model or job.base_model, console)
-    init_adapter = resolve_init_adapter(ws, client, job, shown, base)
+    base = _resolve_base_with_progress(ws, options.base_model or job.base_model, reporter)
+    init_adapter = resolve_init_adapter(registry.adapters, job, shown, base)
     tokenizer = AutoTokenizer.from_pretrained(base.path)
     check_tokenizer(tokenizer, base.ref)
 
@@ -171,71 +163,65 @@ def prepare(ws: Workspace, job_path: Path, options: RunOptions, client: MlflowCl
     )
 
 
-def _resolve_base_with_progress(ws: Workspace, ref: str, console: Console) -> BaseModel:
+def _resolve_base_with_progress(ws: Workspace, ref: str, reporter: Reporter) -> BaseModel:
+    """The base model; building the reference model (first use only) shows as a task of ``reporter``."""
     if ref != "reference":
         return resolve_base(ws, ref)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    task: Task | None = None
 
-    with Progress(
-        TextColumn("base model (reference, cached after the first build)"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("build", total=None)
-        return resolve_base(ws, ref, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    def progress(done: float, total: float) -> None:
+        nonlocal task
+        if task is None:  # a cached model reports no progress: no task at all
+            task = reporter.task("base model (reference, cached after the first build)", total, completed=done)
+        task.update(done, total=total)
+
+    try:
+        return resolve_base(ws, ref, progress=progress)
+    finally:
+        if task is not None:
+            task.close()
 
 
 def _recipe_config(prepared: PreparedJob, output_dir: Path, max_steps: int | None) -> RecipeConfig:
-    job = prepared.job
-    t = job.training
+    """The job's settings, with the run's step budget (``--max-steps`` or a resumed run's) replacing epochs."""
+    training = prepared.job.training
+    if max_steps:
+        training = training.model_copy(update={"max_steps": max_steps, "epochs": None})
     return RecipeConfig(
         base_model_path=prepared.base.path,
         base_model_label=prepared.base.ref,
         output_dir=output_dir,
-        lora_r=job.lora.r,
-        lora_alpha=job.lora.alpha,
-        lora_dropout=job.lora.dropout,
-        target_modules=job.lora.target_modules,
-        max_steps=max_steps,
-        epochs=None if max_steps else t.epochs,
-        lr=t.lr,
-        batch_size=t.batch_size,
-        grad_accum=t.grad_accum,
-        max_seq_len=t.max_seq_len,
-        packing=t.packing,
-        seed=t.seed,
-        precision=t.precision,
-        gradient_checkpointing=t.gradient_checkpointing,
-        save_steps=t.save_steps,
-        eval_steps=t.eval_steps,
-        warmup_ratio=t.warmup_ratio,
-        weight_decay=t.weight_decay,
-        max_grad_norm=t.max_grad_norm,
+        lora=prepared.job.lora,
+        training=training,
         checkpoint_info={"job_spec_sha256": prepared.job_sha256},
         init_adapter_dir=prepared.init_adapter.path if prepared.init_adapter else None,
     )
 
 
-def _start_run(client: MlflowClient, ws: Workspace, prepared: PreparedJob, max_steps: int | None) -> FinetuneRun:
-    git = file_info(prepared.path)
-    commit = git.commit or os.environ.get("LLMOPS_GIT_COMMIT", "")
-    tags = {
-        "llmops.job": prepared.name,
-        "llmops.job_file": prepared.shown,
-        "llmops.adapter": prepared.job.adapter,
-        "llmops.job_spec_sha256": prepared.job_sha256,
-        "llmops.git_commit": commit,
-        "llmops.git_dirty": str(git.dirty if git.commit else False).lower(),
-        "llmops.base_model": prepared.base.ref,
-        "llmops.base_model_sha256": prepared.base.sha256,
-        "llmops.prompt_version": prepared.prompt_version,
-        "llmops.dataset_fingerprint": prepared.train_rows.fingerprint,
-        "llmops.init_adapter": prepared.init_adapter_ref,
+def _git_commit(path: Path) -> tuple[str, bool]:
+    """The commit of the job file (``LLMOPS_GIT_COMMIT`` in an uploaded copy without ``.git``), and dirty."""
+    git = file_info(path)
+    if git.commit:
+        return git.commit, git.dirty
+    return os.environ.get("LLMOPS_GIT_COMMIT", ""), False
+
+
+def _start_run(registry: Registry, prepared: PreparedJob, max_steps: int | None) -> TrackedRun:
+    commit, dirty = _git_commit(prepared.path)
+    values = {
+        tags.JOB: prepared.name,
+        tags.JOB_FILE: prepared.shown,
+        tags.ADAPTER: prepared.job.adapter,
+        tags.JOB_SPEC_SHA256: prepared.job_sha256,
+        tags.GIT_COMMIT: commit,
+        tags.GIT_DIRTY: str(dirty).lower(),
+        tags.BASE_MODEL: prepared.base.ref,
+        tags.BASE_MODEL_SHA256: prepared.base.sha256,
+        tags.PROMPT_VERSION: prepared.prompt_version,
+        tags.DATASET_FINGERPRINT: prepared.train_rows.fingerprint,
+        tags.INIT_ADAPTER: prepared.init_adapter_ref,
     }
-    run = FinetuneRun.start(client, ws, prepared.name, tags)
+    run = start_run(registry.runs, prepared.name, values)
     info = system_info()
     params: dict[str, Any] = {
         **prepared.job.flat_params(),
@@ -253,9 +239,9 @@ def _start_run(client: MlflowClient, ws: Workspace, prepared: PreparedJob, max_s
     run.log_text(dump_json(_report_json(prepared.report)), "data-report.json")
     if prepared.report.warnings:
         run.log_text(prepared.report.as_text(), "data-warnings.txt")
-    run.log_dataset(prepared.train_rows, name=f"{prepared.name}-train", context="training")
+    log_rows(run, prepared.train_rows, name=f"{prepared.name}-train", context="training")
     if prepared.eval_rows is not None:
-        run.log_dataset(prepared.eval_rows, name=f"{prepared.name}-eval", context="eval")
+        log_rows(run, prepared.eval_rows, name=f"{prepared.name}-eval", context="eval")
     return run
 
 
@@ -279,45 +265,44 @@ def _current_hashes(prepared: PreparedJob) -> dict[str, str]:
     }
 
 
-def run_job(ws: Workspace, job_path: Path, options: RunOptions, console: Console) -> RunOutcome:
-    """Check, train and register one job; see the module docstring."""
+def run_job(ws: Workspace, job_path: Path, options: RunOptions, reporter: Reporter = SILENT) -> RunOutcome:
+    """Check, train and register one job; see the module docstring. Progress goes to ``reporter``."""
     main = _is_main_process()
-    client = connect(ws)
-    prepared = prepare(ws, job_path, options, client, console if main else Console(quiet=True))
-    _describe(prepared, console)
+    registry = connect(ws)
+    prepared = prepare(ws, job_path, options, registry, reporter if main else SILENT)
+    _describe(prepared, reporter)
     state = JobState(ws, prepared.name)
     if not main:  # other ranks of a torchrun job train alongside rank 0, which holds the lock and the state
-        return _train_and_register(ws, client, prepared, state, options, console, main)
+        return _train_and_register(registry, prepared, state, options, reporter, main)
     try:
         with state.lock():
-            return _train_and_register(ws, client, prepared, state, options, console, main)
+            return _train_and_register(registry, prepared, state, options, reporter, main)
     except Timeout as exc:
         raise FinetuneError(f"job {prepared.name} is already running in this workspace ({state.folder})") from exc
 
 
 def _train_and_register(
-    ws: Workspace,
-    client: MlflowClient,
+    registry: Registry,
     prepared: PreparedJob,
     state: JobState,
     options: RunOptions,
-    console: Console,
+    reporter: Reporter,
     main: bool,
 ) -> RunOutcome:
     max_steps = options.max_steps or prepared.job.training.max_steps
     checkpoint = None
-    run: FinetuneRun | None = None
+    run: TrackedRun | None = None
     if options.resume:
         previous, checkpoint = state.resume_point(_current_hashes(prepared), prune_partial=main)
         max_steps = options.max_steps or previous.get("max_steps") or max_steps
         if main:
-            run = FinetuneRun.reopen(client, str(previous["run_id"]))
-            run.set_tags({"llmops.resumed_from_step": str(_step_of(checkpoint))})
+            run = registry.runs.reopen(str(previous["run_id"]))
+            run.set_tags({tags.RESUMED_FROM_STEP: str(_step_of(checkpoint))})
         where = f"checkpoint {checkpoint.name}" if checkpoint else "the start (no complete checkpoint)"
-        console.print(f"resuming run {previous['run_id']} from {where}", soft_wrap=True)
+        reporter.note(f"resuming run {previous['run_id']} from {where}")
     elif main:
         state.clear_checkpoints()
-        run = _start_run(client, ws, prepared, max_steps)
+        run = _start_run(registry, prepared, max_steps)
     if main and run is not None:
         state.save({**_current_hashes(prepared), "run_id": run.run_id, "max_steps": max_steps, "status": "training"})
 
@@ -330,7 +315,7 @@ def _train_and_register(
             prepared.eval_examples,
             resume_from=checkpoint,
             on_metrics=run.log_metrics if run else None,
-            console=console if main else None,
+            reporter=reporter if main else SILENT,
         )
     except KeyboardInterrupt as exc:
         _close(run, state, "KILLED", "interrupted")
@@ -340,7 +325,7 @@ def _train_and_register(
         raise
     if result.stopped_by is not None:
         if run is not None:
-            run.set_tags({"llmops.stopped_at_step": str(result.steps), "llmops.stopped_by": result.stopped_by})
+            run.set_tags({tags.STOPPED_AT_STEP: str(result.steps), tags.STOPPED_BY: result.stopped_by})
         _close(run, state, "KILLED", "interrupted")
         raise TrainingInterrupted(
             f"job {prepared.name}: {result.stopped_by} at step {result.steps}/{result.max_steps}; checkpoint "
@@ -348,14 +333,14 @@ def _train_and_register(
         )
     if not main or run is None or result.adapter_dir is None:
         return RunOutcome(prepared.name, None, None, result, prepared.report)
-    return _register(ws, client, prepared, state, run, result)
+    return _register(registry, prepared, state, run, result)
 
 
 def _step_of(checkpoint: Path | None) -> int:
     return int(checkpoint.name.rsplit("-", 1)[-1]) if checkpoint else 0
 
 
-def _close(run: FinetuneRun | None, state: JobState, status: str, state_status: str) -> None:
+def _close(run: TrackedRun | None, state: JobState, status: str, state_status: str) -> None:
     if run is None:
         return
     run.finish(status)
@@ -364,24 +349,24 @@ def _close(run: FinetuneRun | None, state: JobState, status: str, state_status: 
 
 
 def _register(
-    ws: Workspace, client: MlflowClient, prepared: PreparedJob, state: JobState, run: FinetuneRun, result: TrainResult
+    registry: Registry, prepared: PreparedJob, state: JobState, run: TrackedRun, result: TrainResult
 ) -> RunOutcome:
     assert result.adapter_dir is not None
     run.log_metrics(result.steps, {"train_tokens": result.tokens, "train_seconds": result.seconds})
-    run.set_tags({"llmops.batching": result.batching, "llmops.precision": result.precision})
-    git = file_info(prepared.path)
+    run.set_tags({tags.BATCHING: result.batching, tags.PRECISION: result.precision})
     lineage = lineage_tags(
         base_model=prepared.base.ref,
         base_model_sha256=prepared.base.sha256,
         dataset_fingerprint=prepared.train_rows.fingerprint,
         prompt_version=prepared.prompt_version,
-        git_commit=git.commit or os.environ.get("LLMOPS_GIT_COMMIT", ""),
+        git_commit=_git_commit(prepared.path)[0],
         job_spec_sha256=prepared.job_sha256,
         run_id=run.run_id,
         init_adapter=prepared.init_adapter_ref,
     )
     try:
-        info = register_adapter(client, ws, prepared.job.adapter, result.adapter_dir, run.run_id, lineage)
+        # also tags the run with the new version (llmops.adapter_version)
+        info = registry.adapters.register(prepared.job.adapter, result.adapter_dir, run.run_id, lineage)
     except BaseException:
         _close(run, state, "FAILED", "failed")  # the final checkpoint stays: --resume registers it
         raise
@@ -391,14 +376,13 @@ def _register(
     return RunOutcome(prepared.name, run.run_id, info, result, prepared.report)
 
 
-def _describe(prepared: PreparedJob, console: Console) -> None:
+def _describe(prepared: PreparedJob, reporter: Reporter) -> None:
     r = prepared.report
     counts = ", ".join(f"{k} {v}" for k, v in r.counts().items() if v) or "none"
-    console.print(
-        f"job [bold]{prepared.name}[/bold]: base {prepared.base.ref} (sha256 {prepared.base.sha256[:12]}), "
-        f"prompt {prepared.prompt_version or '-'}, "
-        f"{f'continues adapter {prepared.init_adapter.ref}, ' if prepared.init_adapter else ''}train {len(prepared.train_examples)} rows"
-        f"{f', eval {len(prepared.eval_examples)} rows' if prepared.eval_rows else ''}; "
-        f"data fingerprint {prepared.train_rows.fingerprint[:12]}; warnings: {counts}",
-        soft_wrap=True,
+    continues = f"continues adapter {prepared.init_adapter.ref}, " if prepared.init_adapter else ""
+    evals = f", eval {len(prepared.eval_examples)} rows" if prepared.eval_rows else ""
+    reporter.note(
+        f"job {prepared.name}: base {prepared.base.ref} (sha256 {prepared.base.sha256[:12]}), "
+        f"prompt {prepared.prompt_version or '-'}, {continues}train {len(prepared.train_examples)} rows{evals}; "
+        f"data fingerprint {prepared.train_rows.fingerprint[:12]}; warnings: {counts}"
     )

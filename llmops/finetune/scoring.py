@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch
-
 from llmops.config.workspace import Workspace
-from llmops.finetune.dataset import Example, Messages
+from llmops.finetune.dataset import Example, Messages, build_examples
+from llmops.finetune.rows import read_rows
+from llmops.models.base import resolve_base
+from llmops.registry import connect, tags
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -37,6 +38,7 @@ class ScoreResult:
 
 def load_for_generation(base_path: str, adapter_dir: Path | None = None) -> Any:
     """The base model in fp32, with the adapter applied when given (a ``PeftModel``); in eval mode."""
+    import torch
     from transformers import AutoModelForCausalLM
 
     model: Any = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
@@ -52,7 +54,6 @@ def last_answer(messages: Messages) -> str:
     return next(m["content"] for m in reversed(messages) if m["role"] == "assistant")
 
 
-@torch.no_grad()
 def greedy_answers(
     model: Any,
     tokenizer: PreTrainedTokenizerBase,
@@ -62,6 +63,8 @@ def greedy_answers(
     batch_size: int = 16,
 ) -> list[str]:
     """Greedy completions of each prompt (chat template + generation prompt), left-padded in batches."""
+    import torch
+
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     device = next(model.parameters()).device
     out: list[str] = []
@@ -74,14 +77,15 @@ def greedy_answers(
         width = max(len(e) for e in encoded)
         ids = torch.tensor([[pad_id] * (width - len(e)) + e for e in encoded], device=device)
         mask = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in encoded], device=device)
-        generated = model.generate(
-            input_ids=ids,
-            attention_mask=mask,
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            pad_token_id=pad_id,
-            eos_token_id=tokenizer.eos_token_id,
-        )
+        with torch.no_grad():
+            generated = model.generate(
+                input_ids=ids,
+                attention_mask=mask,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=pad_id,
+                eos_token_id=tokenizer.eos_token_id,
+            )
         for row in generated[:, width:]:
             out.append(str(tokenizer.decode(row, skip_special_tokens=True)).strip())
     return out
@@ -122,31 +126,22 @@ def score_file(
     """
     from transformers import AutoTokenizer
 
-    from llmops.adapters.registry import AdapterRegistry
-    from llmops.finetune.base_model import resolve_base
-    from llmops.finetune.dataset import build_examples
-    from llmops.finetune.rows import read_rows
-    from llmops.registry.tracking import connect
-
     rows = read_rows(data)
     needs_registry = adapter is not None or prompt is not None or fallback_prompt is not None
-    client = connect(ws) if needs_registry else None
+    registry = connect(ws) if needs_registry else None
     adapter_dir = None
     label = "the base model"
     base_ref = base_model or ws.settings.models.base_model
-    if adapter is not None and client is not None:
-        registry = AdapterRegistry(client, ws)
-        info = registry.get(adapter)
-        adapter_dir = registry.fetch(info)
-        base_ref = base_model or info.tags.get("llmops.base_model") or base_ref
-        prompt = prompt or info.tags.get("llmops.prompt_version") or None
+    if adapter is not None and registry is not None:
+        info = registry.adapters.get(adapter)
+        adapter_dir = registry.adapters.fetch(info)
+        base_ref = base_model or info.tags.get(tags.BASE_MODEL) or base_ref
+        prompt = prompt or info.tags.get(tags.PROMPT_VERSION) or None
         label = f"adapter {info.ref}"
     prompt = prompt or fallback_prompt
     spec, version = None, None
-    if prompt is not None and client is not None:
-        from llmops.prompts.registry import PromptRegistry
-
-        found = PromptRegistry(client, ws).get(prompt)
+    if prompt is not None and registry is not None:
+        found = registry.prompts.get(prompt)
         spec, version = found.spec, found.version
     base = resolve_base(ws, base_ref)
     tokenizer = AutoTokenizer.from_pretrained(base.path)

@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from llmops.errors import UpstreamError
+from llmops.engine.client import EngineClient
 from llmops.gateway.resolver import ResolvedAdapter
 from llmops.gateway.upstream import Upstream
 
@@ -43,26 +43,11 @@ class SyncReport:
     base_model: str | None
 
 
-def served_models(listing: object) -> tuple[str | None, set[str]]:
-    """The base model name and the adapter names in a ``GET /v1/models`` answer."""
-    data = listing.get("data", []) if isinstance(listing, dict) else []
-    base = None
-    adapters = set()
-    for card in data:
-        if not isinstance(card, dict) or not isinstance(card.get("id"), str):
-            continue
-        if card.get("parent"):
-            adapters.add(card["id"])
-        elif base is None:
-            base = card["id"]
-    return base, adapters
-
-
 class AdapterSync:
     """Keeps each engine's loaded adapters in step with the route table."""
 
     def __init__(self, upstreams: Mapping[str, Upstream], capacities: Mapping[str, int]) -> None:
-        self._upstreams = upstreams
+        self._clients = {name: EngineClient(name, upstream) for name, upstream in upstreams.items()}
         self._engines = {name: EngineAdapters(capacities.get(name, 8)) for name in upstreams}
 
     def known(self, engine: str) -> list[str]:
@@ -71,21 +56,19 @@ class AdapterSync:
 
     async def sync(self, engine: str, needed: Iterable[ResolvedAdapter], *, load: bool = True) -> SyncReport:
         """Make ``engine`` hold every adapter in ``needed``; unload unneeded ones beyond capacity."""
-        upstream = self._upstreams[engine]
+        client = self._clients[engine]
         state = self._engines[engine]
-        status, listing = await upstream.request_json("GET", "/v1/models")
-        if status != 200:
-            raise UpstreamError(f"GET /v1/models answered {status}", engine=engine)
-        base, present = served_models(listing)
+        served = await client.models()
         # forget what the engine no longer holds (restarted, or unloaded by someone else)
-        for name in [n for n in state.last_routed if n not in present]:
+        for name in [n for n in state.last_routed if n not in served.adapters]:
             del state.last_routed[name]
         now = time.monotonic()
         loaded = []
         wanted = {a.lora_name: a for a in needed}
         for name, adapter in wanted.items():
-            if load and name not in present and adapter.path is not None:
-                await self._load(upstream, adapter)
+            if load and name not in served.adapters and adapter.path is not None:
+                await client.load_adapter(name, adapter.path)
+                log.info("engine %s: loaded adapter %s from %s", engine, name, adapter.path)
                 loaded.append(name)
             state.last_routed[name] = now
             state.last_routed.move_to_end(name)
@@ -95,21 +78,8 @@ class AdapterSync:
                 break
             if name in wanted:
                 continue
-            await self._unload(upstream, name)
+            await client.unload_adapter(name)
+            log.info("engine %s: unloaded adapter %s (least recently routed)", engine, name)
             del state.last_routed[name]
             unloaded.append(name)
-        return SyncReport(engine, tuple(loaded), tuple(unloaded), base)
-
-    async def _load(self, upstream: Upstream, adapter: ResolvedAdapter) -> None:
-        payload = {"lora_name": adapter.lora_name, "lora_path": str(adapter.path)}
-        status, answer = await upstream.request_json("POST", "/v1/load_lora_adapter", payload)
-        if status == 200 or (status == 400 and "already been loaded" in str(answer)):
-            log.info("engine %s: loaded adapter %s from %s", upstream.name, adapter.lora_name, adapter.path)
-            return
-        raise UpstreamError(f"cannot load adapter {adapter.label} ({status}): {answer}", engine=upstream.name)
-
-    async def _unload(self, upstream: Upstream, name: str) -> None:
-        status, answer = await upstream.request_json("POST", "/v1/unload_lora_adapter", {"lora_name": name})
-        if status not in (200, 404):
-            raise UpstreamError(f"cannot unload adapter {name} ({status}): {answer}", engine=upstream.name)
-        log.info("engine %s: unloaded adapter %s (least recently routed)", upstream.name, name)
+        return SyncReport(engine, tuple(loaded), tuple(unloaded), served.base)

@@ -49,7 +49,7 @@ def _summary(table: RouteTable) -> dict[str, Any]:
 
 def update_weight_metrics(metrics: GatewayMetrics, table: RouteTable) -> None:
     for route in table.routes.values():
-        for release, weight in zip(route.releases, route.weights, strict=True):
+        for release, weight in zip(route.targets, route.weights, strict=True):
             metrics.weight.labels(route.name, release.target).set(weight)
 
 
@@ -79,7 +79,7 @@ def build_api(routes: RouteManager, upstreams: Mapping[str, Upstream], metrics: 
 
     @api.get("/readyz")
     async def readyz() -> Response:
-        used = {r.engine for route in routes.table.routes.values() for r in route.releases}
+        used = {r.engine for route in routes.table.routes.values() for r in route.targets}
         names = sorted(used or upstreams)
         health = await asyncio.gather(*(upstreams[n].healthy() for n in names))
         engines = dict(zip(names, health, strict=True))

@@ -20,12 +20,12 @@ from llmops.gateway.admin import build_api, update_weight_metrics
 from llmops.gateway.asgi import Receive, Scope, Send
 from llmops.gateway.auth import AuthMiddleware
 from llmops.gateway.chat import ChatCompletions
-from llmops.gateway.config import GatewaySettings
 from llmops.gateway.errors import send_error
 from llmops.gateway.metrics import GatewayMetrics
 from llmops.gateway.requestlog import JsonlSink, NullSink, RequestLog, RequestLogSink
 from llmops.gateway.resolver import RouteResolver
 from llmops.gateway.routes import RouteManager
+from llmops.gateway.settings import GatewaySettings
 from llmops.gateway.shadow import Shadows
 from llmops.gateway.upstream import AiohttpUpstream, Upstream
 

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 
 from llmops.errors import AuthenticationError, PermissionDeniedError
 from llmops.gateway.asgi import ASGIApp, Receive, Scope, Send
-from llmops.gateway.config import Principal, hash_key
 from llmops.gateway.errors import send_error
+from llmops.gateway.settings import Principal, hash_key
 
 PRINCIPAL = "llmops.principal"  # scope key the middleware sets
 ANONYMOUS_ADMIN = Principal("anonymous", "admin")

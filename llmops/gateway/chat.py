@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from llmops.config.gateway import LimitsSpec
 from llmops.errors import (
     InvalidRequestError,
     LlmopsError,
@@ -33,10 +34,10 @@ from llmops.gateway.asgi import Receive, Scope, Send
 from llmops.gateway.auth import PRINCIPAL
 from llmops.gateway.chatrequest import ChatRequest, engine_body, parse_request
 from llmops.gateway.errors import classify, error_body, send_error, send_json
-from llmops.gateway.limits import ClientDisconnected, Limits, read_body
+from llmops.gateway.limits import ClientDisconnected, read_body
 from llmops.gateway.metrics import NO_LABEL, GatewayMetrics
 from llmops.gateway.requestlog import RequestLog
-from llmops.gateway.routes import Release, Route, RouteManager
+from llmops.gateway.routes import Route, RouteManager, ServedTarget
 from llmops.gateway.routing import digest_point, key_digest, random_point
 from llmops.gateway.shadow import Shadows
 from llmops.gateway.streaming import StreamResult, relay
@@ -64,7 +65,7 @@ class Outcome:
     def __init__(self) -> None:
         self.status = 200
         self.error: str | None = None
-        self.release: Release | None = None
+        self.release: ServedTarget | None = None
         self.rendered = False
         self.stream = False
         self.key_hash: str | None = None
@@ -106,7 +107,7 @@ class ChatCompletions:
         self,
         routes: RouteManager,
         upstreams: Mapping[str, Upstream],
-        limits: Limits,
+        limits: LimitsSpec,
         metrics: GatewayMetrics,
         request_log: RequestLog,
         shadows: Shadows,
@@ -169,7 +170,7 @@ class ChatCompletions:
                 target_metrics.in_flight.dec()
             self._record(request_id, started, scope, out, target_metrics)
 
-    def _choose(self, req: ChatRequest, key: str | None, out: Outcome) -> tuple[Route, Release]:
+    def _choose(self, req: ChatRequest, key: str | None, out: Outcome) -> tuple[Route, ServedTarget]:
         table = self.routes.table
         route = table.routes.get(req.model)
         if route is None:
@@ -185,12 +186,12 @@ class ChatCompletions:
         out.release = route.choose(point)
         return route, out.release
 
-    def _pinned(self, route: Route, target: str, scope: Scope, out: Outcome) -> Release:
+    def _pinned(self, route: Route, target: str, scope: Scope, out: Outcome) -> ServedTarget:
         """An admin may pin a request to one target (evals of a canary through the gateway)."""
         principal = scope.get(PRINCIPAL)
         if principal is None or principal.scope != "admin":
             raise PermissionDeniedError(f"{PIN_HEADER.decode()} needs an admin key")
-        for release in route.releases:
+        for release in route.targets:
             if release.target == target:
                 out.release = release
                 return release
@@ -198,7 +199,7 @@ class ChatCompletions:
 
     async def _forward(
         self,
-        release: Release,
+        release: ServedTarget,
         data: bytes,
         request_id: str,
         req: ChatRequest,
@@ -250,7 +251,7 @@ class ChatCompletions:
                 resp.abort()  # the engine stops generating for a closed connection
 
     async def _unary(
-        self, resp: UpstreamResponse, release: Release, headers: list[tuple[bytes, bytes]], send: Send, out: Outcome
+        self, resp: UpstreamResponse, release: ServedTarget, headers: list[tuple[bytes, bytes]], send: Send, out: Outcome
     ) -> None:
         data = await resp.read()
         resp.release()
@@ -272,7 +273,7 @@ class ChatCompletions:
     async def _stream(
         self,
         resp: UpstreamResponse,
-        release: Release,
+        release: ServedTarget,
         req: ChatRequest,
         headers: list[tuple[bytes, bytes]],
         send: Send,

@@ -16,10 +16,11 @@ from typing import Any
 
 import orjson
 
+from llmops.config.gateway import LimitsSpec
 from llmops.errors import InvalidRequestError
-from llmops.gateway.limits import Limits, apply_limits
+from llmops.gateway.limits import apply_limits
 from llmops.gateway.prompting import combine
-from llmops.gateway.routes import Release
+from llmops.gateway.routes import ServedTarget
 
 FORBIDDEN = frozenset(
     {
@@ -96,7 +97,7 @@ def parse_request(body: bytes) -> ChatRequest:
     return ChatRequest(payload, model, stream, include_usage, user or None, variables)
 
 
-def engine_body(req: ChatRequest, release: Release, limits: Limits) -> tuple[dict[str, Any], bool]:
+def engine_body(req: ChatRequest, release: ServedTarget, limits: LimitsSpec) -> tuple[dict[str, Any], bool]:
     """The body sent to the release's engine, and whether the release's prompt was rendered."""
     payload = {**release.params, **req.payload} if release.params else dict(req.payload)
     payload["model"] = release.model
@@ -116,7 +117,7 @@ def engine_body(req: ChatRequest, release: Release, limits: Limits) -> tuple[dic
     return payload, rendered
 
 
-def shadow_body(req: ChatRequest, release: Release, limits: Limits) -> dict[str, Any]:
+def shadow_body(req: ChatRequest, release: ServedTarget, limits: LimitsSpec) -> dict[str, Any]:
     """The non-streaming body a shadow release receives for the same request."""
     payload, _ = engine_body(req, release, limits)
     payload.pop("stream", None)

@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from llmops.config.gateway import LimitsSpec
 from llmops.errors import InvalidRequestError, PayloadTooLargeError
 from llmops.gateway.asgi import Receive
 
 
 class ClientDisconnected(Exception):
     """The client went away before its request body arrived."""
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_body_bytes: int = 1 << 20
-    max_tokens: int = 2048  # ceiling, and the default when neither request nor release sets one
-    max_n: int = 4
-    connect_timeout_s: float = 5.0
-    read_timeout_s: float = 120.0  # longest wait for the next bytes from an engine
-    max_shadow_in_flight: int = 16
 
 
 async def read_body(receive: Receive, max_bytes: int, content_length: int | None) -> bytes:
@@ -59,7 +49,7 @@ def _int_param(payload: dict[str, Any], name: str) -> int | None:
     return value
 
 
-def apply_limits(payload: dict[str, Any], limits: Limits) -> None:
+def apply_limits(payload: dict[str, Any], limits: LimitsSpec) -> None:
     """Check ``max_tokens``/``max_completion_tokens`` and ``n`` against the ceilings; default ``max_tokens``."""
     for name in ("max_tokens", "max_completion_tokens"):
         value = _int_param(payload, name)

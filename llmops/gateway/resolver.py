@@ -4,8 +4,8 @@ The gateway asks a :class:`RouteResolver` only when it refreshes its route table
 ``refresh.interval_s``, and on ``POST /admin/reload``), never per request. Calls may block (registry
 round trips, adapter downloads): the refresher runs them in a worker thread.
 
-* :class:`RegistryResolver`: the MLflow registry of a workspace (aliases followed, adapters fetched
-  to the local cache and sha256-verified by :meth:`AdapterRegistry.fetch`).
+* :class:`RegistryResolver`: the registry of a workspace (aliases followed, adapters fetched to the
+  local cache and sha256-verified by :meth:`llmops.registry.adapters.AdapterStore.fetch`).
 * :class:`StaticResolver`: fixed versions given in code, or prompt files read from a folder; for
   tests and benchmarks that run without a registry.
 """
@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from llmops.adapters.registry import AdapterRef, AdapterRegistry
 from llmops.config.workspace import Workspace
 from llmops.errors import NotFoundError
-from llmops.prompts.refs import PromptRef
-from llmops.prompts.registry import PromptRegistry
+from llmops.prompts.files import discover, load_checked
 from llmops.prompts.spec import PromptSpec
+from llmops.refs import AdapterRef, PromptRef
+from llmops.registry import Registry, connect
+from llmops.release import Release
 
 
 @dataclass(frozen=True)
@@ -62,45 +63,38 @@ class RouteResolver(Protocol):
 
     def adapter(self, ref: str) -> ResolvedAdapter: ...
 
-    def release(self, route: str, stage: str) -> tuple[str | None, str | None] | None:
-        """Exact (adapter, prompt) refs of ``route``'s release at ``stage``; None when it has none."""
+    def release(self, route: str, stage: str) -> Release | None:
+        """``route``'s release recorded at ``stage`` (exact versions); None when it has none."""
         ...
 
 
 class RegistryResolver:
-    """Resolve against a workspace's MLflow registry; adapters are fetched into the local cache."""
+    """Resolve against a workspace's registry; adapters are fetched into the local cache."""
 
     def __init__(self, ws: Workspace, *, cache_dir: Path | None = None) -> None:
         self._ws = ws
         self._cache_dir = cache_dir
-        self._registries: tuple[PromptRegistry, AdapterRegistry] | None = None
+        self._registry: Registry | None = None
 
-    def _connect(self) -> tuple[PromptRegistry, AdapterRegistry]:
-        if self._registries is None:
-            from llmops.registry.tracking import connect
-
-            client = connect(self._ws)
-            self._registries = (PromptRegistry(client, self._ws), AdapterRegistry(client, self._ws))
-        return self._registries
+    @property
+    def registry(self) -> Registry:
+        if self._registry is None:
+            self._registry = connect(self._ws)
+        return self._registry
 
     def prompt(self, ref: str) -> ResolvedPrompt:
-        info = self._connect()[0].get(PromptRef.parse(ref))
+        info = self.registry.prompts.get(PromptRef.parse(ref))
         return ResolvedPrompt(info.name, info.version, info.spec)
 
     def adapter(self, ref: str) -> ResolvedAdapter:
-        adapters = self._connect()[1]
+        adapters = self.registry.adapters
         info = adapters.get(AdapterRef.parse(ref))
         path = adapters.fetch(info, cache_dir=self._cache_dir)
         return ResolvedAdapter(info.name, info.version, info.sha256, path)
 
-    def release(self, route: str, stage: str) -> tuple[str | None, str | None] | None:
-        from llmops.registry.tracking import connect
-        from llmops.release_store import ReleaseStore
-
-        found = ReleaseStore(connect(self._ws), self._ws).at_stage(route, stage)
-        if found is None:
-            return None
-        return (None if found.adapter == "none" else found.adapter, None if found.prompt == "none" else found.prompt)
+    def release(self, route: str, stage: str) -> Release | None:
+        found = self.registry.pointers.at_stage(route, stage)
+        return None if found is None else found.release
 
 
 class StaticResolver:
@@ -121,8 +115,6 @@ class StaticResolver:
     @classmethod
     def from_prompt_dir(cls, folder: Path, adapters: Mapping[str, ResolvedAdapter] | None = None) -> StaticResolver:
         """Every checked prompt file under ``folder`` as version 0 of its name."""
-        from llmops.prompts.files import discover, load_checked
-
         prompts = {}
         for path in discover(folder):
             spec = load_checked(path)
@@ -141,5 +133,5 @@ class StaticResolver:
             raise NotFoundError(f"adapter {ref} not found in the static table")
         return found
 
-    def release(self, route: str, stage: str) -> tuple[str | None, str | None] | None:
+    def release(self, route: str, stage: str) -> Release | None:
         return None  # no release pointers without a registry: targets use their adapter/prompt refs

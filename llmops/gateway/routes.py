@@ -1,4 +1,9 @@
-"""The route table: resolved releases per route, swapped atomically, refreshed in the background.
+"""The route table: resolved targets per route, swapped atomically, refreshed in the background.
+
+A route's targets become :class:`ServedTarget` values: which engine, under which model name, with which
+compiled prompt and params. Which release a target serves is decided by
+:func:`llmops.releases.target_release` (the route's recorded release at the target's stage, else the
+target's own references), the same rule evals and promotion use.
 
 The hot path reads ``manager.table`` once per request and uses that table to the end, so requests
 in flight finish on the table they started with while a refresh or a weight change swaps in a new
@@ -25,20 +30,22 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmops.config.gateway import EngineSpec, RouteSpec, TargetSpec, engine_of
 from llmops.errors import InvalidRequestError, LlmopsError, RouteNotFoundError
 from llmops.gateway.adapters import AdapterSync
-from llmops.gateway.config import EngineSettings, RouteSpec, TargetSpec, engine_of
 from llmops.gateway.prompting import CompiledPrompt
 from llmops.gateway.resolver import ResolvedAdapter, ResolvedPrompt, RouteResolver
 from llmops.gateway.routing import bounds, pick
+from llmops.releases import target_release
 
 log = logging.getLogger(__name__)
 
-NONE = "none"
+#: header value when a target renders no prompt or serves no adapter (documented in serving/README.md)
+_ABSENT = b"none"
 
 
 @dataclass(frozen=True, slots=True)
-class Release:
+class ServedTarget:
     """One resolved target: what a request routed to it is sent as."""
 
     route: str
@@ -73,14 +80,14 @@ class Release:
 @dataclass(frozen=True, slots=True)
 class Route:
     name: str
-    releases: tuple[Release, ...]
+    targets: tuple[ServedTarget, ...]
     weights: tuple[int, ...]
     upper: tuple[float, ...]
-    shadow: Release | None = None
+    shadow: ServedTarget | None = None
     shadow_sample: float = 1.0
 
-    def choose(self, point: float) -> Release:
-        return self.releases[pick(point, self.upper, self.weights)]
+    def choose(self, point: float) -> ServedTarget:
+        return self.targets[pick(point, self.upper, self.weights)]
 
     def with_weights(self, weights: tuple[int, ...]) -> Route:
         return dataclasses.replace(self, weights=weights, upper=bounds(weights))
@@ -88,7 +95,7 @@ class Route:
     def describe(self) -> dict[str, Any]:
         return {
             "route": self.name,
-            "targets": [{**r.describe(), "weight": w} for r, w in zip(self.releases, self.weights, strict=True)],
+            "targets": [{**r.describe(), "weight": w} for r, w in zip(self.targets, self.weights, strict=True)],
             "shadow": {**self.shadow.describe(), "sample": self.shadow_sample} if self.shadow else None,
         }
 
@@ -105,21 +112,21 @@ def _headers(route: str, target: str, prompt: str | None, adapter: str | None) -
     return (
         (b"x-llmops-route", route.encode()),
         (b"x-llmops-target", target.encode()),
-        (b"x-llmops-prompt-version", (prompt or NONE).encode()),
-        (b"x-llmops-adapter-version", (adapter or NONE).encode()),
+        (b"x-llmops-prompt-version", prompt.encode() if prompt else _ABSENT),
+        (b"x-llmops-adapter-version", adapter.encode() if adapter else _ABSENT),
     )
 
 
-def make_release(
+def make_target(
     route: str,
     target: TargetSpec,
     engine: str,
     base_model: str,
     prompt: CompiledPrompt | None,
     adapter: ResolvedAdapter | None,
-) -> Release:
+) -> ServedTarget:
     params = {**(prompt.defaults if prompt else {}), **target.params.as_request()}
-    return Release(
+    return ServedTarget(
         route=route,
         target=target.name,
         engine=engine,
@@ -144,7 +151,7 @@ class RouteManager:
     def __init__(
         self,
         specs: Mapping[str, RouteSpec],
-        engines: Mapping[str, EngineSettings],
+        engines: Mapping[str, EngineSpec],
         resolver: RouteResolver,
         sync: AdapterSync,
         *,
@@ -192,15 +199,10 @@ class RouteManager:
             try:
                 resolved = _Resolved({}, {})
                 for t in self._targets(spec):
-                    adapter_ref, prompt_ref = t.adapter, t.prompt
-                    if t.release:
-                        pointer = self.resolver.release(name, t.release)
-                        if pointer is not None:
-                            adapter_ref, prompt_ref = pointer
-                        elif not (t.adapter or t.prompt):
-                            raise LlmopsError(
-                                f"target {t.name}: no {t.release} release yet and no adapter/prompt fallback"
-                            )
+                    engine = engine_of(t, self.engines)
+                    release = target_release(name, t, self._base_models.get(engine, engine), self.resolver.release)
+                    adapter_ref = str(release.adapter) if release.adapter else None
+                    prompt_ref = str(release.prompt) if release.prompt else None
                     if prompt_ref and prompt_ref not in prompts:
                         prompts[prompt_ref] = self.resolver.prompt(prompt_ref)
                     if adapter_ref and adapter_ref not in adapters:
@@ -246,26 +248,26 @@ class RouteManager:
     def _build(self, name: str, res: _Resolved) -> Route:
         spec = self.specs[name]
 
-        def release(t: TargetSpec) -> Release:
+        def served(t: TargetSpec) -> ServedTarget:
             engine = engine_of(t, self.engines)
             prompt = res.prompts.get(t.name)
             base = self._base_models.get(engine)
             if base is None:
                 raise LlmopsError(f"engine {engine}: base model name unknown (set engines.{engine}.model)")
-            return make_release(
+            return make_target(
                 name, t, engine, base, self._compile(prompt) if prompt else None, res.adapters.get(t.name)
             )
 
-        releases = tuple(release(t) for t in spec.targets)
+        targets = tuple(served(t) for t in spec.targets)
         weights = tuple(t.weight for t in spec.targets)
         override = self._overrides.get(name)
         if override is not None:
-            if set(override) == {t.target for t in releases}:
-                weights = tuple(override[r.target] for r in releases)
+            if set(override) == {t.target for t in targets}:
+                weights = tuple(override[r.target] for r in targets)
             else:
                 del self._overrides[name]
-        shadow = release(spec.shadow) if spec.shadow else None
-        return Route(name, releases, weights, bounds(weights), shadow, spec.shadow.sample if spec.shadow else 1.0)
+        shadow = served(spec.shadow) if spec.shadow else None
+        return Route(name, targets, weights, bounds(weights), shadow, spec.shadow.sample if spec.shadow else 1.0)
 
     async def refresh(self) -> RouteTable:
         """Resolve every route now and swap the table in; returns the new table."""
@@ -286,15 +288,15 @@ class RouteManager:
             # weights may have changed while resolving: take the live ones for untouched routes
             for name, route in routes.items():
                 override = self._overrides.get(name)
-                if override is not None and set(override) == {r.target for r in route.releases}:
-                    routes[name] = route.with_weights(tuple(override[r.target] for r in route.releases))
+                if override is not None and set(override) == {r.target for r in route.targets}:
+                    routes[name] = route.with_weights(tuple(override[r.target] for r in route.targets))
             self._swap(RouteTable(routes, errors, self.table.generation + 1, time.time()))
             return self.table
 
     async def set_weights(self, name: str, weights: Mapping[str, int]) -> Route:
         """Set a route's target weights (all targets named, integers >= 0, one positive); swap at once."""
         route = self.route(name)
-        names = {r.target for r in route.releases}
+        names = {r.target for r in route.targets}
         if set(weights) != names:
             raise InvalidRequestError(f"weights must name exactly the targets {sorted(names)}", param="weights")
         if any(not isinstance(w, int) or isinstance(w, bool) or w < 0 for w in weights.values()):
@@ -303,7 +305,7 @@ class RouteManager:
             raise InvalidRequestError("at least one weight must be positive", param="weights")
         self._overrides[name] = dict(weights)
         current = self.table
-        updated = route.with_weights(tuple(weights[r.target] for r in route.releases))
+        updated = route.with_weights(tuple(weights[r.target] for r in route.targets))
         self._swap(
             dataclasses.replace(current, routes={**current.routes, name: updated}, generation=current.generation + 1)
         )

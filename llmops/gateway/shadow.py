@@ -16,12 +16,12 @@ from typing import Any
 
 import orjson
 
+from llmops.config.gateway import LimitsSpec
 from llmops.errors import LlmopsError
 from llmops.gateway.chatrequest import ChatRequest, shadow_body
-from llmops.gateway.limits import Limits
 from llmops.gateway.metrics import GatewayMetrics
 from llmops.gateway.requestlog import RequestLog
-from llmops.gateway.routes import Release
+from llmops.gateway.routes import ServedTarget
 from llmops.gateway.upstream import Upstream
 
 
@@ -37,7 +37,7 @@ def _answer(data: bytes) -> tuple[str | None, dict[str, Any] | None]:
 
 class Shadows:
     def __init__(
-        self, upstreams: Mapping[str, Upstream], log: RequestLog, metrics: GatewayMetrics, limits: Limits
+        self, upstreams: Mapping[str, Upstream], log: RequestLog, metrics: GatewayMetrics, limits: LimitsSpec
     ) -> None:
         self._upstreams = upstreams
         self._log = log
@@ -49,7 +49,7 @@ class Shadows:
     def in_flight(self) -> int:
         return len(self._tasks)
 
-    def submit(self, release: Release, req: ChatRequest, primary_id: str, key_hash: str | None) -> None:
+    def submit(self, release: ServedTarget, req: ChatRequest, primary_id: str, key_hash: str | None) -> None:
         if len(self._tasks) >= self._limits.max_shadow_in_flight:
             self._metrics.shadow_skipped.labels(release.route).inc()
             return
@@ -57,7 +57,7 @@ class Shadows:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, release: Release, req: ChatRequest, primary_id: str, key_hash: str | None) -> None:
+    async def _run(self, release: ServedTarget, req: ChatRequest, primary_id: str, key_hash: str | None) -> None:
         started = time.perf_counter()
         record: dict[str, Any] = {
             "id": uuid.uuid4().hex,

@@ -10,22 +10,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from llmops.audit import AuditLog, AuditRecord
 from llmops.config.workspace import Workspace, load_workspace
 from llmops.errors import NotFoundError, RegistryError
 from llmops.gitinfo import actor
-from llmops.prompts.refs import PromptRef, check_alias
-from llmops.prompts.registry import PromptRegistry, PromptVersionInfo
 from llmops.prompts.render import render_messages
-from llmops.registry.tracking import connect
+from llmops.refs import PromptRef, check_alias
+from llmops.registry import connect
+from llmops.registry.audit import AuditRecord
+from llmops.registry.prompts import PromptStore, PromptVersionInfo
 
 if TYPE_CHECKING:
     from langchain_core.prompts import ChatPromptTemplate
 
 
-def registry(ws: Workspace | None = None) -> PromptRegistry:
-    ws = ws or load_workspace()
-    return PromptRegistry(connect(ws), ws)
+def registry(ws: Workspace | None = None) -> PromptStore:
+    """The prompt store of ``ws``'s registry (default: the workspace found from the current folder)."""
+    return connect(ws or load_workspace()).prompts
 
 
 def load_prompt(ref: str | PromptRef, ws: Workspace | None = None) -> PromptVersionInfo:
@@ -72,8 +72,8 @@ def promote(
     If the audit record cannot be written the alias is put back, so no move goes unrecorded.
     """
     ws = ws or load_workspace()
-    client = connect(ws)
-    reg = PromptRegistry(client, ws)
+    store = connect(ws)
+    reg = store.prompts
     check_alias(alias)
     target = reg.get(PromptRef(name, version=version))
     previous = reg.alias_version(name, alias)
@@ -88,7 +88,7 @@ def promote(
         reason=reason,
     )
     try:
-        return AuditLog(client, ws).append(record)
+        return store.audit.append(record)
     except Exception as exc:  # noqa: BLE001 - any failure to record must undo the move, then re-raise
         if previous is None:
             reg.delete_alias(name, alias)

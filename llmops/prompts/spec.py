@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from llmops.config.base import StrictModel
 from llmops.config.yamlio import load_model
 from llmops.names import NAME_PATTERN
 
@@ -21,16 +22,12 @@ _PY_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Message(_Strict):
+class Message(StrictModel):
     role: Literal["system", "user", "assistant"]
     content: str = Field(min_length=1, description="Jinja2 template text; `{{ var }}` slots")
 
 
-class Variable(_Strict):
+class Variable(StrictModel):
     type: VarType = "string"
     required: bool = True
     default: str | int | float | bool | None = None
@@ -44,9 +41,7 @@ class Variable(_Strict):
         return self
 
 
-class GenerationParams(_Strict):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class GenerationParams(StrictModel):
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
     max_tokens: int | None = Field(None, ge=1, le=32768)
@@ -60,7 +55,7 @@ class GenerationParams(_Strict):
         return self.model_dump(exclude_none=True)
 
 
-class PromptSpec(_Strict):
+class PromptSpec(StrictModel):
     """Schema of ``prompts/NAME.yaml``."""
 
     name: str = Field(pattern=f"^{NAME_PATTERN}$")

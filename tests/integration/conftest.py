@@ -6,22 +6,32 @@ the cache is keyed by config hash, so a changed corpus or spec rebuilds by itsel
 
 ``vllm_engine`` starts ``python -m vllm.entrypoints.openai.api_server`` over that model on a free
 loopback port (LoRA enabled), once per session (~70-90 s here), and stops it by its PID at the end.
+
+Helpers shared by several test modules, handed out by session-scoped fixtures: ``start_gateway`` (the
+real ``llmops serve gateway``) with ``gateway_keys``, ``make_random_lora``, ``fake_adapter`` and ``new_run``.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import orjson
 import pytest
 
 from llmops.engine import EngineSettings, start_engine
 from llmops.models.reference import ensure_reference_model
 from llmops.models.spec import ReferenceSpec
-from llmops.process import ManagedProcess, free_port
+from llmops.process import ManagedProcess, free_port, http_ok
+
+if TYPE_CHECKING:
+    from llmops.registry import Registry
 
 #: Enough steps for replies that look like support-desk text; few enough to build in well under a minute.
 TEST_MODEL_SPEC = ReferenceSpec(seed=0, steps=80, corpus_docs=1500)
@@ -91,3 +101,150 @@ def vllm_engine(tiny_model_path: Path, tmp_path_factory: pytest.TempPathFactory)
         time.sleep(0.2)
     assert not process.alive()
     assert _gone(engine.pid), f"vLLM server pid {engine.pid} still exists after stop()"
+
+
+# -- the gateway (``llmops serve gateway``) ---------------------------------------------------------------
+@dataclass(frozen=True)
+class GatewayKeys:
+    """The API keys of every test gateway: a user key and an admin-scope key, read from the environment."""
+
+    user_key: str = "integration-user-key"
+    admin_key: str = "integration-admin-key"
+    #: the ``auth`` section of serving/gateway.yaml that declares them
+    yaml: str = """
+auth:
+  keys:
+    - {name: tests, env: LLMOPS_TEST_GATEWAY_KEY}
+    - {name: ops, env: LLMOPS_TEST_GATEWAY_ADMIN_KEY, scope: admin}
+"""
+
+    @property
+    def user(self) -> dict[str, str]:
+        """Request headers with the user key."""
+        return {"authorization": f"Bearer {self.user_key}"}
+
+    @property
+    def admin(self) -> dict[str, str]:
+        """Request headers with the admin key."""
+        return {"authorization": f"Bearer {self.admin_key}"}
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment the gateway reads the keys from."""
+        return {"LLMOPS_TEST_GATEWAY_KEY": self.user_key, "LLMOPS_TEST_GATEWAY_ADMIN_KEY": self.admin_key}
+
+
+GATEWAY_KEYS = GatewayKeys()
+
+
+@dataclass
+class RunningGateway:
+    process: ManagedProcess
+    url: str
+    log_path: Path  # the request log
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.url}/v1"
+
+    def records(self) -> list[dict[str, object]]:
+        if not self.log_path.exists():
+            return []
+        return [orjson.loads(line) for line in self.log_path.read_text().splitlines()]
+
+    def records_of(self, ids: set[str], timeout: float = 10.0) -> dict[str, dict[str, object]]:
+        """The request-log records of the requests ``ids`` (``x-request-id``), by id, once all are written
+        (the gateway appends its log a few times a second); the ones missing after ``timeout`` are left out."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = {str(r["id"]): r for r in self.records() if r["id"] in ids}
+            if len(found) == len(ids) or time.monotonic() > deadline:
+                return found
+            time.sleep(0.1)
+
+
+def start_gateway(
+    llmops_bin: str, workspace: Path, config: str, env: dict[str, str] | None = None, *, timeout: float = 120
+) -> RunningGateway:
+    """``llmops serve gateway`` on a free port, with ``config`` as serving/gateway.yaml; waits for /readyz."""
+    (workspace / "serving").mkdir(parents=True, exist_ok=True)
+    log_path = workspace / "requests.jsonl"
+    text = config + GATEWAY_KEYS.yaml + f"request_log: {{path: '{log_path}'}}\nrefresh: {{interval_s: 600}}\n"
+    (workspace / "serving" / "gateway.yaml").write_text(text)
+    port = free_port()
+    full_env = {**os.environ, **GATEWAY_KEYS.env, **(env or {})}
+    argv = [llmops_bin, "serve", "gateway", "--config", "serving/gateway.yaml", "--port", str(port)]
+    argv += ["--log-level", "info"]
+    proc = ManagedProcess("gateway", argv, workspace / "gateway.log", env=full_env, cwd=workspace).start()
+    url = f"http://127.0.0.1:{port}"
+    proc.wait_healthy(lambda: http_ok(f"{url}/readyz"), timeout=timeout, interval=0.2)
+    return RunningGateway(proc, url, log_path)
+
+
+@pytest.fixture(scope="session")
+def gateway_keys() -> GatewayKeys:
+    """The keys :func:`start_gateway` configures (``.user`` / ``.admin`` are request headers)."""
+    return GATEWAY_KEYS
+
+
+@pytest.fixture(scope="session", name="start_gateway")
+def start_gateway_fixture(llmops_bin: str) -> Callable[..., RunningGateway]:
+    """``start_gateway(workspace, config, env=None, *, timeout=120)``: a running gateway (the caller stops
+    ``.process``); ``config`` is serving/gateway.yaml without ``auth``, which :class:`GatewayKeys` adds."""
+    return functools.partial(start_gateway, llmops_bin)
+
+
+# -- adapters -------------------------------------------------------------------------------------------
+def make_random_lora(base_model: Path, out_dir: Path, *, seed: int, r: int = 8) -> Path:
+    """Save a LoRA adapter (safetensors + adapter_config.json) with random, non-zero A and B matrices."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(base_model)
+    config = LoraConfig(r=r, lora_alpha=2 * r, target_modules=["q_proj", "v_proj", "o_proj"], init_lora_weights=False)
+    peft_model = get_peft_model(model, config)
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name:
+                param.mul_(0).add_(torch.randn_like(param) * 0.5)
+    peft_model.save_pretrained(out_dir, safe_serialization=True)
+    return out_dir
+
+
+def fake_adapter(folder: Path, seed: int = 0) -> Path:
+    """A folder shaped like a PEFT LoRA adapter (one random tensor, a minimal config): enough to register."""
+    import torch
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True)
+    torch.manual_seed(seed)
+    save_file(
+        {"base_model.model.layers.0.q_proj.lora_A.weight": torch.randn(4, 8)}, folder / "adapter_model.safetensors"
+    )
+    (folder / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 4}))
+    return folder
+
+
+def new_run(registry: Registry) -> str:
+    """A fresh tracked run, for registering an adapter that was not trained here."""
+    return registry.runs.start("llmops-test-adapters", "adapter-under-test", {}).run_id
+
+
+@pytest.fixture(scope="session", name="make_random_lora")
+def make_random_lora_fixture() -> Callable[..., Path]:
+    """``make_random_lora(base_model, out_dir, *, seed, r=8)``: a random LoRA adapter for the reference model."""
+    return make_random_lora
+
+
+@pytest.fixture(scope="session", name="fake_adapter")
+def fake_adapter_fixture() -> Callable[..., Path]:
+    """``fake_adapter(folder, seed=0)``: an adapter-shaped folder (not loadable by an engine)."""
+    return fake_adapter
+
+
+@pytest.fixture(scope="session", name="new_run")
+def new_run_fixture() -> Callable[[Registry], str]:
+    """``new_run(registry)``: the id of a new run in the registry's Default experiment."""
+    return new_run

@@ -8,19 +8,21 @@ runs, is idempotent, and prints its summary; `make demo` shows the real gates at
 from __future__ import annotations
 
 import shutil
+import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.cli import run_llmops
-from tests.conftest import REPO, git
+# two runs of up to 1500 s each (run_llmops below): their own limits fire before pytest-timeout's
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(3100)]
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def demo_ws(tmp_path: Path) -> Path:
+def demo_ws(tmp_path: Path, git: Callable[..., str]) -> Path:
     root = tmp_path / "demo"
     for folder in ("prompts", "finetune", "serving", "evals"):
         shutil.copytree(REPO / folder, root / folder)
@@ -41,7 +43,9 @@ def demo_ws(tmp_path: Path) -> Path:
     return root
 
 
-def test_demo_runs_end_to_end_and_a_rerun_registers_nothing(demo_ws: Path) -> None:
+def test_demo_runs_end_to_end_and_a_rerun_registers_nothing(
+    demo_ws: Path, run_llmops: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
     args = ("demo", "--train-steps", "12", "--traffic", "40", "--workspace", str(demo_ws))
     started = time.monotonic()
     first = run_llmops(*args, cwd=demo_ws, timeout=1500)

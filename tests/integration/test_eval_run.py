@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from llmops.adapters.registry import AdapterRegistry
 from llmops.config.workspace import load_workspace
-from llmops.registry.tracking import connect
-from tests.cli import invoke_llmops
-from tests.conftest import GitWorkspace, MlflowServer
-from tests.integration.conftest import RunningEngine
-from tests.integration.lora import make_random_lora
+from llmops.registry import connect
 
 pytestmark = pytest.mark.integration
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 CASES = [
     ("Ana", "billing", "I was charged twice for order 1234, please fix it"),
@@ -29,17 +28,21 @@ CASES = [
 
 @pytest.fixture
 def eval_ws(
-    mlflow_server: MlflowServer, git_workspace: GitWorkspace, tiny_model_path: Path, tmp_path: Path
+    mlflow_server,
+    git_workspace,
+    tiny_model_path: Path,
+    tmp_path: Path,
+    invoke_llmops: Cli,
+    make_random_lora: Callable[..., Path],
 ) -> dict[str, object]:
     env = {"MLFLOW_TRACKING_URI": mlflow_server.url}
     root = git_workspace.root
     assert invoke_llmops("prompts", "push", cwd=root, env=env).returncode == 0
     ws = load_workspace(root, env=env)
-    adapters = AdapterRegistry(connect(ws), ws)
+    registry = connect(ws)
     adapter = f"triage-{uuid.uuid4().hex[:6]}"
-    client = connect(ws)
-    run_id = client.create_run(client.get_experiment_by_name("Default").experiment_id).info.run_id
-    adapters.register(adapter, make_random_lora(tiny_model_path, tmp_path / "lora", seed=3), run_id, {})
+    run_id = registry.runs.start("llmops-test-adapters", adapter, {}).run_id
+    registry.adapters.register(adapter, make_random_lora(tiny_model_path, tmp_path / "lora", seed=3), run_id, {})
     (root / "evals").mkdir()
     lines = [
         json.dumps({"id": f"c{i}", "variables": {"message": f"Hi, I am {name}. {text}"},
@@ -67,7 +70,7 @@ gates:
 
 
 def test_eval_run_records_reports_caches_and_gates(
-    eval_ws: dict[str, object], vllm_engine: RunningEngine, tmp_path: Path
+    eval_ws: dict[str, object], vllm_engine, tmp_path: Path, invoke_llmops: Cli
 ) -> None:
     env, root, adapter, prompt = (eval_ws[k] for k in ("env", "root", "adapter", "prompt"))
     suite = root / "evals" / "check.yaml"  # type: ignore[operator]
@@ -100,7 +103,7 @@ def test_eval_run_records_reports_caches_and_gates(
     assert 'failures="1"' in (out / "junit.xml").read_text()
 
 
-def test_errors_before_any_request(eval_ws: dict[str, object]) -> None:
+def test_errors_before_any_request(eval_ws: dict[str, object], invoke_llmops: Cli) -> None:
     env, root, adapter, prompt = (eval_ws[k] for k in ("env", "root", "adapter", "prompt"))
     suite = root / "evals" / "rel.yaml"  # type: ignore[operator]
     dead = "http://127.0.0.1:9"  # nothing listens: any request would fail differently

@@ -14,24 +14,23 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
-
 from llmops.adapters.registry import AdapterRegistry
+from llmops.registry.tracking import connect
+
 from llmops.finetune.ray_launcher import RayLauncher
 from llmops.process import free_port, http_ok
-from llmops.registry.tracking import connect
-from tests.cli import run_llmops
-from tests.conftest import MlflowServer
-from tests.integration.test_finetune_support import FinetuneWorkspace, make_workspace
 
 pytestmark = pytest.mark.integration
 
 RAY = str(Path(sys.executable).with_name("ray"))
+Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 
 @dataclass
@@ -131,12 +130,16 @@ def ray_head() -> Iterator[RayHead]:
 
 @pytest.fixture(scope="module")
 def ft(
-    mlflow_server: MlflowServer, tiny_model_path: Path, tmp_path_factory: pytest.TempPathFactory
-) -> FinetuneWorkspace:
-    return make_workspace(tmp_path_factory.mktemp("ft-ray") / "ws", mlflow_server, tiny_model_path)
+    mlflow_server,
+    tiny_model_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    make_finetune_workspace: Callable[..., Any],
+) -> Any:
+    """A fine-tuning workspace (``FinetuneWorkspace`` in tests/conftest.py) shared by this module's tests."""
+    return make_finetune_workspace(tmp_path_factory.mktemp("ft-ray") / "ws", mlflow_server, tiny_model_path)
 
 
-def test_launch_on_ray_registers_an_adapter(ft: FinetuneWorkspace, ray_head: RayHead) -> None:
+def test_launch_on_ray_registers_an_adapter(ft, ray_head: RayHead, run_llmops: Cli) -> None:
     ft.write_job("support-triage", training={"max_steps": 3, "save_steps": 10})
     (ft.root / ".llmops" / "junk").mkdir(parents=True, exist_ok=True)  # state must not travel with the job
     env = {**ft.env, "OMP_NUM_THREADS": "1"}
@@ -163,7 +166,7 @@ def test_launch_on_ray_registers_an_adapter(ft: FinetuneWorkspace, ray_head: Ray
     assert unknown.returncode == 2 and "llmops-nope-00000000" in unknown.stderr
 
 
-def test_cancel_stops_the_job_with_a_checkpoint_and_registers_nothing(ft: FinetuneWorkspace, ray_head: RayHead) -> None:
+def test_cancel_stops_the_job_with_a_checkpoint_and_registers_nothing(ft, ray_head: RayHead, run_llmops: Cli) -> None:
     ft.write_job("long", training={"max_steps": 400, "save_steps": 1000})
     env = {**ft.env, "OMP_NUM_THREADS": "1"}
     launched = run_llmops(

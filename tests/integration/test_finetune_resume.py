@@ -11,33 +11,37 @@ import re
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
-
 from llmops.adapters.registry import AdapterRegistry
-from llmops.finetune.checkpoints import MARKER, latest_complete
 from llmops.registry.tracking import connect
-from tests.cli import LLMOPS, invoke_llmops, run_llmops
-from tests.conftest import MlflowServer
-from tests.integration.test_finetune_support import FinetuneWorkspace, make_workspace
+
+from llmops.finetune.checkpoints import MARKER, latest_complete
 
 pytestmark = pytest.mark.integration
 
 MAX_STEPS = 12
+Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 
 @pytest.fixture(scope="module")
 def ft(
-    mlflow_server: MlflowServer, tiny_model_path: Path, tmp_path_factory: pytest.TempPathFactory
-) -> FinetuneWorkspace:
-    return make_workspace(tmp_path_factory.mktemp("ft-resume") / "ws", mlflow_server, tiny_model_path)
+    mlflow_server,
+    tiny_model_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    make_finetune_workspace: Callable[..., Any],
+) -> Any:
+    """A fine-tuning workspace (``FinetuneWorkspace`` in tests/conftest.py) shared by this module's tests."""
+    return make_finetune_workspace(tmp_path_factory.mktemp("ft-resume") / "ws", mlflow_server, tiny_model_path)
 
 
-def start(ft: FinetuneWorkspace, *args: str) -> subprocess.Popen[str]:
+def start(llmops_bin: str, ft: Any, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "PYTHONUNBUFFERED": "1", **ft.env}
     return subprocess.Popen(
-        [LLMOPS, "finetune", "run", "finetune/support-triage.yaml", *args],
+        [llmops_bin, "finetune", "run", "finetune/support-triage.yaml", *args],
         cwd=ft.root,
         env=env,
         stdout=subprocess.PIPE,
@@ -62,16 +66,16 @@ def wait_for_checkpoint(proc: subprocess.Popen[str], folder: Path, at_least: int
     raise AssertionError("no complete checkpoint appeared in time")
 
 
-def versions(ft: FinetuneWorkspace) -> list[int]:
+def versions(ft: Any) -> list[int]:
     return [v.version for v in AdapterRegistry(connect(ft.ws), ft.ws).versions(ft.adapter("support-triage"))]
 
 
-def test_sigterm_then_kill9_then_resume(ft: FinetuneWorkspace) -> None:
+def test_sigterm_then_kill9_then_resume(ft, llmops_bin: str, run_llmops: Cli, invoke_llmops: Cli) -> None:
     ft.write_job("support-triage", training={"max_steps": MAX_STEPS, "save_steps": 2})
     checkpoints = ft.ws.home / "finetune" / "support-triage" / "checkpoints"
 
     # 1. SIGTERM: a checkpoint at the step it stopped at, a clean exit 75, nothing registered
-    proc = start(ft)
+    proc = start(llmops_bin, ft)
     wait_for_checkpoint(proc, checkpoints, 2)
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=120)
@@ -84,7 +88,7 @@ def test_sigterm_then_kill9_then_resume(ft: FinetuneWorkspace) -> None:
     assert versions(ft) == []
 
     # 2. --resume, then kill -9 after a later checkpoint: again nothing registered
-    proc = start(ft, "--resume")
+    proc = start(llmops_bin, ft, "--resume")
     killed_after = wait_for_checkpoint(proc, checkpoints, stop_step + 2)
     proc.send_signal(signal.SIGKILL)
     out, _ = proc.communicate(timeout=60)

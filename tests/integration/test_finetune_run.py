@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from llmops.adapters.registry import LINEAGE_TAGS, AdapterRegistry
+from llmops.prompts.registry import PromptRegistry
+from llmops.registry.tracking import connect
 from rich.console import Console
 
-from llmops.adapters.registry import LINEAGE_TAGS, AdapterRegistry
 from llmops.errors import ConfigError, ModelError, NotFoundError, ValidationFailed
 from llmops.finetune.dataset import build_examples
 from llmops.finetune.lineage import EXPERIMENT
@@ -17,29 +22,28 @@ from llmops.finetune.recipe import eval_loss
 from llmops.finetune.rows import PromptRow, read_rows
 from llmops.finetune.runner import RunOptions, run_job
 from llmops.models.reference import load_reference_model
-from llmops.prompts.registry import PromptRegistry
 from llmops.prompts.render import render_messages
-from llmops.registry.tracking import connect
-from tests.cli import invoke_llmops
-from tests.conftest import MlflowServer, git
-from tests.integration.conftest import RunningEngine
-from tests.integration.test_finetune_support import FinetuneWorkspace, make_workspace
 
 pytestmark = pytest.mark.integration
 
 FORBIDDEN = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 STEPS = 4
+Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 
 @pytest.fixture(scope="module")
 def ft(
-    mlflow_server: MlflowServer, tiny_model_path: Path, tmp_path_factory: pytest.TempPathFactory
-) -> FinetuneWorkspace:
-    return make_workspace(tmp_path_factory.mktemp("ft") / "ws", mlflow_server, tiny_model_path)
+    mlflow_server,
+    tiny_model_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    make_finetune_workspace: Callable[..., Any],
+) -> Any:
+    """A fine-tuning workspace (``FinetuneWorkspace`` in tests/conftest.py) shared by this module's tests."""
+    return make_finetune_workspace(tmp_path_factory.mktemp("ft") / "ws", mlflow_server, tiny_model_path)
 
 
 @pytest.fixture(scope="module")
-def trained(ft: FinetuneWorkspace) -> dict[str, object]:
+def trained(ft, invoke_llmops: Cli) -> dict[str, object]:
     """The example job, trained once for the tests of this module (in-process: same code as the CLI)."""
     ft.write_job("support-triage")
     result = invoke_llmops(
@@ -56,7 +60,9 @@ def _artifacts(client, run_id: str, path: str = "") -> list[str]:  # type: ignor
     return out
 
 
-def test_example_job_registers_version_1_with_full_lineage(ft: FinetuneWorkspace, trained: dict[str, object]) -> None:
+def test_example_job_registers_version_1_with_full_lineage(
+    ft, trained: dict[str, object], git: Callable[..., str]
+) -> None:
     name = str(trained["name"])
     assert f"registered adapter {name}/1" in str(trained["output"]), trained["output"]
     client = connect(ft.ws)
@@ -112,7 +118,7 @@ def test_example_job_registers_version_1_with_full_lineage(ft: FinetuneWorkspace
     assert config["r"] == 16 and config["peft_type"] == "LORA"
 
 
-def test_reloaded_adapter_reproduces_the_final_eval_loss(ft: FinetuneWorkspace, trained: dict[str, object]) -> None:
+def test_reloaded_adapter_reproduces_the_final_eval_loss(ft, trained: dict[str, object]) -> None:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -128,9 +134,7 @@ def test_reloaded_adapter_reproduces_the_final_eval_loss(ft: FinetuneWorkspace, 
     assert abs(eval_loss(model, examples, tokenizer.pad_token_id) - logged) < 1e-4
 
 
-def test_registered_adapter_loads_into_vllm_and_changes_the_output(
-    ft: FinetuneWorkspace, trained: dict[str, object], vllm_engine: RunningEngine
-) -> None:
+def test_registered_adapter_loads_into_vllm_and_changes_the_output(ft, trained: dict[str, object], vllm_engine) -> None:
     """The registered version, fetched and sha256-verified, loads through vLLM's runtime LoRA endpoint."""
     client = connect(ft.ws)
     registry = AdapterRegistry(client, ft.ws)
@@ -163,7 +167,7 @@ def test_registered_adapter_loads_into_vllm_and_changes_the_output(
         httpx.post(f"{vllm_engine.url}/v1/unload_lora_adapter", json={"lora_name": info.lora_name}, timeout=60)
 
 
-def test_adapters_cli_lists_and_shows_lineage(ft: FinetuneWorkspace, trained: dict[str, object]) -> None:
+def test_adapters_cli_lists_and_shows_lineage(ft, trained: dict[str, object], invoke_llmops: Cli) -> None:
     name = str(trained["name"])
     listed = invoke_llmops("adapters", "list", name, cwd=ft.root, env=ft.env)
     assert listed.returncode == 0, listed.stdout
@@ -183,7 +187,7 @@ def test_adapters_cli_lists_and_shows_lineage(ft: FinetuneWorkspace, trained: di
     assert f"for adapter {name}/1 on {ft.model_path}" in scored.stdout and "/4)" in scored.stdout
 
 
-def _runs_of(ft: FinetuneWorkspace, job: str) -> int:
+def _runs_of(ft, job: str) -> int:
     client = connect(ft.ws)
     exp = client.get_experiment_by_name(EXPERIMENT)
     if exp is None:
@@ -191,7 +195,7 @@ def _runs_of(ft: FinetuneWorkspace, job: str) -> int:
     return len(client.search_runs([exp.experiment_id], f"tags.`llmops.job` = '{job}'"))
 
 
-def test_bad_inputs_fail_before_any_work(ft: FinetuneWorkspace) -> None:
+def test_bad_inputs_fail_before_any_work(ft) -> None:
     quiet = Console(quiet=True)
     ft.write_data("finetune/data/bad/train.jsonl", ['{"variables": {"message": "hi"}, "target": "x"}', "", "{oops"])
     bad_data = ft.write_job("bad-data", train="finetune/data/bad/train.jsonl")
@@ -215,7 +219,7 @@ def test_bad_inputs_fail_before_any_work(ft: FinetuneWorkspace) -> None:
         assert not (ft.ws.home / "finetune" / job / "checkpoints").exists()
 
 
-def test_data_warnings_are_refused_unless_allowed_then_logged(ft: FinetuneWorkspace) -> None:
+def test_data_warnings_are_refused_unless_allowed_then_logged(ft, invoke_llmops: Cli) -> None:
     rows = (ft.root / "finetune" / "data" / "support-triage" / "train.jsonl").read_text().splitlines()[:16]
     pii = '{"variables": {"message": "Call me on 555-123-4567 about my refund"}, "target": "{}"}'
     ft.write_data("finetune/data/warn/train.jsonl", [*rows, rows[0], pii])
@@ -243,7 +247,7 @@ def _lora_tensors(folder: Path) -> dict[str, object]:
     return load_file(str(folder / "adapter_model.safetensors"))
 
 
-def test_init_adapter_continues_a_registered_version(ft: FinetuneWorkspace, trained: dict[str, object]) -> None:
+def test_init_adapter_continues_a_registered_version(ft, trained: dict[str, object], invoke_llmops: Cli) -> None:
     """A job with ``init_adapter`` starts from that version's weights and records it in the lineage."""
     parent_ref = f"{trained['name']}/1"
     job = ft.write_job("continued", init_adapter=parent_ref, training={"max_steps": 1, "lr": 1e-9})
@@ -270,7 +274,7 @@ def test_init_adapter_continues_a_registered_version(ft: FinetuneWorkspace, trai
     assert "init_adapter" in shown.stdout and parent_ref in shown.stdout
 
 
-def test_init_adapter_mismatches_fail_before_any_work(ft: FinetuneWorkspace, trained: dict[str, object]) -> None:
+def test_init_adapter_mismatches_fail_before_any_work(ft, trained: dict[str, object]) -> None:
     quiet = Console(quiet=True)
     parent_ref = f"{trained['name']}/1"
     unknown = ft.write_job("init-unknown", init_adapter=f"{trained['name']}/99")

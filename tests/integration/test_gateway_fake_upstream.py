@@ -9,47 +9,20 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
 import pytest
 
 from llmops.process import ManagedProcess, free_port, http_ok
-from tests.cli import LLMOPS
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 FAKE_ENGINE = REPO / "bench" / "fake_upstream.py"
-USER_KEY = "integration-user-key"
-ADMIN_KEY = "integration-admin-key"
-USER = {"authorization": f"Bearer {USER_KEY}"}
-ADMIN = {"authorization": f"Bearer {ADMIN_KEY}"}
-KEYS_YAML = """
-auth:
-  keys:
-    - {name: tests, env: LLMOPS_TEST_GATEWAY_KEY}
-    - {name: ops, env: LLMOPS_TEST_GATEWAY_ADMIN_KEY, scope: admin}
-"""
-
-
-@dataclass
-class RunningGateway:
-    process: ManagedProcess
-    url: str
-    log_path: Path  # the request log
-
-    @property
-    def base_url(self) -> str:
-        return f"{self.url}/v1"
-
-    def records(self) -> list[dict[str, object]]:
-        if not self.log_path.exists():
-            return []
-        return [orjson.loads(line) for line in self.log_path.read_text().splitlines()]
 
 
 def start_fake_engine(folder: Path, *args: str) -> tuple[ManagedProcess, str]:
@@ -59,28 +32,6 @@ def start_fake_engine(folder: Path, *args: str) -> tuple[ManagedProcess, str]:
     url = f"http://127.0.0.1:{port}"
     proc.wait_healthy(lambda: http_ok(f"{url}/health"), timeout=30, interval=0.1)
     return proc, url
-
-
-def start_gateway(
-    workspace: Path, config: str, env: dict[str, str] | None = None, *, timeout: float = 120
-) -> RunningGateway:
-    """``llmops serve gateway`` on a free port, with ``config`` as serving/gateway.yaml; waits for /readyz."""
-    (workspace / "serving").mkdir(parents=True, exist_ok=True)
-    log_path = workspace / "requests.jsonl"
-    text = config + KEYS_YAML + f"request_log: {{path: '{log_path}'}}\nrefresh: {{interval_s: 600}}\n"
-    (workspace / "serving" / "gateway.yaml").write_text(text)
-    port = free_port()
-    full_env = {
-        **os.environ,
-        "LLMOPS_TEST_GATEWAY_KEY": USER_KEY,
-        "LLMOPS_TEST_GATEWAY_ADMIN_KEY": ADMIN_KEY,
-        **(env or {}),
-    }
-    argv = [LLMOPS, "serve", "gateway", "--config", "serving/gateway.yaml", "--port", str(port), "--log-level", "info"]
-    proc = ManagedProcess("gateway", argv, workspace / "gateway.log", env=full_env, cwd=workspace).start()
-    url = f"http://127.0.0.1:{port}"
-    proc.wait_healthy(lambda: http_ok(f"{url}/readyz"), timeout=timeout, interval=0.2)
-    return RunningGateway(proc, url, log_path)
 
 
 def fake_config(engine_url: str) -> str:
@@ -105,7 +56,9 @@ def slow_engine(tmp_path: Path) -> Iterator[tuple[ManagedProcess, str]]:
 
 
 @pytest.fixture
-def gateway(tmp_path: Path, slow_engine: tuple[ManagedProcess, str]) -> Iterator[RunningGateway]:
+def gateway(
+    tmp_path: Path, slow_engine: tuple[ManagedProcess, str], start_gateway: Callable[..., Any]
+) -> Iterator[Any]:
     gw = start_gateway(tmp_path / "ws", fake_config(slow_engine[1]))
     try:
         yield gw
@@ -117,10 +70,10 @@ def stream_request() -> dict[str, object]:
     return {"model": "echo", "messages": [{"role": "user", "content": "hi"}], "stream": True, "max_tokens": 100}
 
 
-def test_engine_killed_mid_stream(gateway: RunningGateway, slow_engine: tuple[ManagedProcess, str]) -> None:
+def test_engine_killed_mid_stream(gateway, slow_engine: tuple[ManagedProcess, str], gateway_keys) -> None:
     engine, _ = slow_engine
     events: list[bytes] = []
-    with httpx.Client(base_url=gateway.url, headers=USER, timeout=30) as client:
+    with httpx.Client(base_url=gateway.url, headers=gateway_keys.user, timeout=30) as client:
         with client.stream("POST", "/v1/chat/completions", json=stream_request()) as resp:
             assert resp.status_code == 200
             request_id = resp.headers["x-request-id"]
@@ -150,11 +103,11 @@ def test_engine_killed_mid_stream(gateway: RunningGateway, slow_engine: tuple[Ma
 
 
 def test_client_disconnect_cancels_the_engine_request(
-    gateway: RunningGateway, slow_engine: tuple[ManagedProcess, str]
+    gateway, slow_engine: tuple[ManagedProcess, str], gateway_keys
 ) -> None:
     _, engine_url = slow_engine
     with (
-        httpx.Client(base_url=gateway.url, headers=USER, timeout=30) as client,
+        httpx.Client(base_url=gateway.url, headers=gateway_keys.user, timeout=30) as client,
         client.stream("POST", "/v1/chat/completions", json=stream_request()) as resp,
     ):
         request_id = resp.headers["x-request-id"]
@@ -177,32 +130,33 @@ def test_client_disconnect_cancels_the_engine_request(
     assert records[request_id]["status"] == 499
 
 
-def test_vllm_control_endpoints_are_not_exposed(gateway: RunningGateway) -> None:
+def test_vllm_control_endpoints_are_not_exposed(gateway, gateway_keys) -> None:
     with httpx.Client(base_url=gateway.url, timeout=10) as client:
         for path in ("/v1/load_lora_adapter", "/v1/unload_lora_adapter", "/v1/completions", "/tokenize"):
-            assert client.post(path, json={"lora_name": "x", "lora_path": "/tmp"}, headers=ADMIN).status_code == 404
+            r = client.post(path, json={"lora_name": "x", "lora_path": "/tmp"}, headers=gateway_keys.admin)
+            assert r.status_code == 404, path
         assert client.get("/v1/models").status_code == 401
-        assert [m["id"] for m in client.get("/v1/models", headers=USER).json()["data"]] == ["echo"]
+        assert [m["id"] for m in client.get("/v1/models", headers=gateway_keys.user).json()["data"]] == ["echo"]
         assert "llmops_gateway_requests_total" in client.get("/metrics").text
 
 
-def test_a_route_whose_engine_starts_later_serves_within_seconds(tmp_path: Path) -> None:
+def test_a_route_whose_engine_starts_later_serves_within_seconds(tmp_path: Path, llmops_bin: str, gateway_keys) -> None:
     """Gateway first, engine second (as the README's commands run): no wait for the 600 s refresh."""
     port = free_port()
     workspace = tmp_path / "ws"
     (workspace / "serving").mkdir(parents=True)
-    config = fake_config(f"http://127.0.0.1:{port}") + KEYS_YAML + "refresh: {interval_s: 600}\n"
+    config = fake_config(f"http://127.0.0.1:{port}") + gateway_keys.yaml + "refresh: {interval_s: 600}\n"
     (workspace / "serving" / "gateway.yaml").write_text(config)
     gw_port = free_port()
-    env = {**os.environ, "LLMOPS_TEST_GATEWAY_KEY": USER_KEY, "LLMOPS_TEST_GATEWAY_ADMIN_KEY": ADMIN_KEY}
-    argv = [LLMOPS, "serve", "gateway", "--config", "serving/gateway.yaml", "--port", str(gw_port)]
+    env = {**os.environ, **gateway_keys.env}
+    argv = [llmops_bin, "serve", "gateway", "--config", "serving/gateway.yaml", "--port", str(gw_port)]
     gateway = ManagedProcess("gateway", argv, workspace / "gateway.log", env=env, cwd=workspace).start()
     url = f"http://127.0.0.1:{gw_port}"
     engine = None
     try:
         gateway.wait_healthy(lambda: http_ok(f"{url}/healthz"), timeout=120, interval=0.2)
         body = {"model": "echo", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
-        headers = {"authorization": f"Bearer {USER_KEY}"}
+        headers = gateway_keys.user
         early = httpx.post(f"{url}/v1/chat/completions", json=body, headers=headers, timeout=10)
         assert early.status_code == 503 and early.json()["error"]["code"] == "route_unavailable", early.text
         argv = [sys.executable, str(FAKE_ENGINE), "--port", str(port)]

@@ -9,26 +9,23 @@ into vLLM by name, and routes ``triage`` 90/10 between them.
 from __future__ import annotations
 
 import asyncio
-import json
+import re
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
 import pytest
 
-from llmops.adapters.registry import AdapterRegistry
 from llmops.client import chat_model
 from llmops.config.workspace import load_workspace
 from llmops.gitinfo import GitInfo
-from llmops.prompts.registry import PromptRegistry
 from llmops.prompts.spec import load_spec
-from llmops.registry.tracking import connect
-from tests.conftest import MlflowServer
-from tests.integration.conftest import RunningEngine
-from tests.integration.test_gateway_fake_upstream import ADMIN, ADMIN_KEY, USER, USER_KEY, RunningGateway, start_gateway
+from llmops.registry import connect, tags
 
 pytestmark = pytest.mark.integration
 
@@ -59,21 +56,20 @@ def make_lora(model_path: Path, out: Path, seed: int) -> Path:
 
 
 @pytest.fixture(scope="module")
-def releases(mlflow_server: MlflowServer, tiny_model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Releases:
+def releases(mlflow_server, tiny_model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Releases:
     root = tmp_path_factory.mktemp("gateway-registry")
     ws = load_workspace(root, env={"MLFLOW_TRACKING_URI": mlflow_server.url})
-    client = connect(ws)
+    registry = connect(ws)
     suffix = uuid.uuid4().hex[:6]
-    adapters = AdapterRegistry(client, ws)
+    adapters = registry.adapters
     name = f"triage-lora-{suffix}"
-    experiment = client.get_experiment_by_name("Default")
     for seed in (1, 2):
-        run_id = client.create_run(experiment.experiment_id if experiment else "0").info.run_id
+        run_id = registry.runs.start("llmops-test-adapters", f"{name}-{seed}", {}).run_id
         folder = make_lora(tiny_model_path, root / f"adapter-{seed}", seed)
-        adapters.register(name, folder, run_id, {"llmops.base_model": str(tiny_model_path)})
+        adapters.register(name, folder, run_id, {tags.BASE_MODEL: str(tiny_model_path)})
     adapters.set_alias(name, "production", 1)
     adapters.set_alias(name, "canary", 2)
-    prompts = PromptRegistry(client, ws)
+    prompts = registry.prompts
     prompt = f"support-triage-{suffix}"
     spec = load_spec(REPO / "prompts" / "support-triage.yaml").model_copy(update={"name": prompt})
     pushed = prompts.push(spec, GitInfo(None, "test prompt", False, f"prompts/{prompt}.yaml"))
@@ -85,10 +81,11 @@ def releases(mlflow_server: MlflowServer, tiny_model_path: Path, tmp_path_factor
 @pytest.fixture(scope="module")
 def gateway(
     releases: Releases,
-    vllm_engine: RunningEngine,
-    mlflow_server: MlflowServer,
+    vllm_engine,
+    mlflow_server,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[RunningGateway]:
+    start_gateway: Callable[..., Any],
+) -> Iterator[Any]:
     a, p = releases.adapter, releases.prompt
     config = f"""
 engines:
@@ -113,17 +110,17 @@ limits: {{max_tokens: 64, read_timeout_s: 60}}
         gw.process.stop()
 
 
-def openai_client(gateway: RunningGateway, key: str = USER_KEY) -> openai.OpenAI:
+def openai_client(gateway: Any, key: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=gateway.base_url, api_key=key, timeout=60, max_retries=0)
 
 
 def test_registered_adapters_are_loaded_by_name_and_change_the_output(
-    gateway: RunningGateway, vllm_engine: RunningEngine, releases: Releases
+    gateway, vllm_engine, releases: Releases, gateway_keys
 ) -> None:
     served = httpx.get(f"{vllm_engine.url}/v1/models", timeout=10).json()["data"]
     loaded = {m["id"] for m in served if m.get("parent")}
     assert {f"{releases.adapter}-v1", f"{releases.adapter}-v2"} <= loaded
-    client = openai_client(gateway)
+    client = openai_client(gateway, gateway_keys.user_key)
     params = {"messages": MESSAGES, "max_tokens": 16, "temperature": 0, "extra_body": {"min_tokens": 8}}
     base = client.chat.completions.create(model="base", **params).choices[0].message.content
     tuned = client.chat.completions.with_raw_response.create(model="tuned", **params)
@@ -135,10 +132,10 @@ def test_registered_adapters_are_loaded_by_name_and_change_the_output(
     assert tuned_text != base
 
 
-async def _targets(url: str, keys: list[str], concurrency: int = 24) -> dict[str, str]:
+async def _targets(url: str, headers: dict[str, str], keys: list[str], concurrency: int = 24) -> dict[str, str]:
     sem = asyncio.Semaphore(concurrency)
     out: dict[str, str] = {}
-    async with httpx.AsyncClient(base_url=url, headers=USER, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as client:
 
         async def one(key: str) -> None:
             async with sem:
@@ -151,31 +148,33 @@ async def _targets(url: str, keys: list[str], concurrency: int = 24) -> dict[str
     return out
 
 
-def test_sticky_weighted_split_and_canary_growth(gateway: RunningGateway) -> None:
+def test_sticky_weighted_split_and_canary_growth(gateway, gateway_keys) -> None:
     # fixed keys: the split is a pure function of them, so the test cannot flake (10.9% and 51.1% here;
     # random keys would miss 50/50 +-3 points about one run in twenty)
     keys = [f"session-{i:04d}" for i in range(1000)]
-    first = asyncio.run(_targets(gateway.url, keys))
+    first = asyncio.run(_targets(gateway.url, gateway_keys.user, keys))
     canary = sum(t == "canary" for t in first.values()) / len(keys)
     assert abs(canary - 0.10) <= 0.03, canary
-    again = asyncio.run(_targets(gateway.url, keys[:100]))
+    again = asyncio.run(_targets(gateway.url, gateway_keys.user, keys[:100]))
     assert all(again[k] == first[k] for k in again)  # a repeated key lands on the same target
 
-    r = httpx.put(f"{gateway.url}/admin/routes/triage", json={"weights": {"stable": 50, "canary": 50}}, headers=ADMIN)
+    weights = {"weights": {"stable": 50, "canary": 50}}
+    r = httpx.put(f"{gateway.url}/admin/routes/triage", json=weights, headers=gateway_keys.admin)
     assert r.status_code == 200, r.text
     try:
-        after = asyncio.run(_targets(gateway.url, keys))
+        after = asyncio.run(_targets(gateway.url, gateway_keys.user, keys))
         assert abs(sum(t == "canary" for t in after.values()) / len(keys) - 0.5) <= 0.03
         moved = [(first[k], after[k]) for k in keys if first[k] != after[k]]
         assert moved and all(m == ("stable", "canary") for m in moved)  # only stable -> canary
     finally:
-        httpx.put(f"{gateway.url}/admin/routes/triage", json={"weights": {"stable": 90, "canary": 10}}, headers=ADMIN)
+        weights = {"weights": {"stable": 90, "canary": 10}}
+        httpx.put(f"{gateway.url}/admin/routes/triage", json=weights, headers=gateway_keys.admin)
 
 
 def test_streaming_and_not_give_the_same_text_through_the_openai_sdk_and_langchain(
-    gateway: RunningGateway, releases: Releases
+    gateway, releases: Releases, gateway_keys
 ) -> None:
-    client = openai_client(gateway)
+    client = openai_client(gateway, gateway_keys.user_key)
     params = {
         "model": "triage",
         "messages": [],
@@ -201,7 +200,7 @@ def test_streaming_and_not_give_the_same_text_through_the_openai_sdk_and_langcha
     llm = chat_model(
         "triage",
         base_url=gateway.base_url,
-        api_key=USER_KEY,
+        api_key=gateway_keys.user_key,
         session="customer-7",
         prompt_variables={"message": "I was charged twice for order 1234"},
         temperature=0,
@@ -212,21 +211,21 @@ def test_streaming_and_not_give_the_same_text_through_the_openai_sdk_and_langcha
     assert "".join(str(c.content) for c in llm.stream([])) == text
 
 
-def test_weights_change_while_requests_are_in_flight(gateway: RunningGateway) -> None:
+def test_weights_change_while_requests_are_in_flight(gateway, gateway_keys) -> None:
     async def go() -> list[int]:
         async with httpx.AsyncClient(base_url=gateway.url, timeout=120) as client:
 
             async def one(i: int) -> int:
                 body = {"model": "triage", "messages": MESSAGES, "max_tokens": 8, "user": f"u{i}"}
-                return (await client.post("/v1/chat/completions", json=body, headers=USER)).status_code
+                return (await client.post("/v1/chat/completions", json=body, headers=gateway_keys.user)).status_code
 
             tasks = [asyncio.create_task(one(i)) for i in range(100)]
             await asyncio.sleep(0.2)
             for weights in ({"stable": 50, "canary": 50}, {"stable": 0, "canary": 1}, {"stable": 90, "canary": 10}):
-                r = await client.put("/admin/routes/triage", json={"weights": weights}, headers=ADMIN)
+                r = await client.put("/admin/routes/triage", json={"weights": weights}, headers=gateway_keys.admin)
                 assert r.status_code == 200
                 await asyncio.sleep(0.1)
-            reload = await client.post("/admin/reload", headers=ADMIN)
+            reload = await client.post("/admin/reload", headers=gateway_keys.admin)
             assert reload.status_code == 200 and reload.json()["errors"] == {}
             return await asyncio.gather(*tasks)
 
@@ -234,20 +233,60 @@ def test_weights_change_while_requests_are_in_flight(gateway: RunningGateway) ->
     assert statuses == [200] * 100
 
 
-def test_keys_scopes_and_forbidden_parameters(gateway: RunningGateway) -> None:
+def test_keys_scopes_and_forbidden_parameters(gateway, releases: Releases, gateway_keys) -> None:
+    user = openai_client(gateway, gateway_keys.user_key)
     with pytest.raises(openai.AuthenticationError):
         openai_client(gateway, "not-a-key").chat.completions.create(model="triage", messages=MESSAGES, max_tokens=1)
-    assert httpx.get(f"{gateway.url}/admin/routes/triage", headers=USER).status_code == 403
-    route = httpx.get(f"{gateway.url}/admin/routes/triage", headers=ADMIN).json()
+    assert httpx.get(f"{gateway.url}/admin/routes/triage", headers=gateway_keys.user).status_code == 403
+    route = httpx.get(f"{gateway.url}/admin/routes/triage", headers=gateway_keys.admin).json()
     assert [t["target"] for t in route["targets"]] == ["stable", "canary"]
     with pytest.raises(openai.BadRequestError) as info:
-        openai_client(gateway).chat.completions.create(
+        user.chat.completions.create(
             model="triage", messages=MESSAGES, max_tokens=1, extra_body={"lora_path": "/tmp/evil"}
         )
     assert info.value.body["param"] == "lora_path"  # type: ignore[index]
-    with pytest.raises(openai.NotFoundError):
-        openai_client(gateway).chat.completions.create(model="nope", messages=MESSAGES, max_tokens=1)
-    models = openai_client(gateway, ADMIN_KEY).models.list()
+    with pytest.raises(openai.NotFoundError) as unknown:
+        user.chat.completions.create(model="nope", messages=MESSAGES, max_tokens=1)
+    models = openai_client(gateway, gateway_keys.admin_key).models.list()
     assert sorted(m.id for m in models.data) == ["base", "triage", "tuned"]
-    records = gateway.records()
-    assert records and all(json.dumps(r) for r in records)
+
+    # the request log: one record per chat request, found by the x-request-id the client got
+    started = time.time()
+    params = {"model": "triage", "messages": [], "max_tokens": 1, "user": "customer-42"}
+    extra = {"prompt_variables": {"message": "I was charged twice for order 1234"}}
+    served = [user.chat.completions.with_raw_response.create(**params, extra_body=extra) for _ in range(2)]
+    ids = [r.headers["x-request-id"] for r in served]
+    refused, missing = info.value.request_id, unknown.value.request_id
+    assert refused and missing
+    records = gateway.records_of({*ids, refused, missing})
+    assert set(records) == {*ids, refused, missing}, records
+
+    for raw in served:
+        record, completion = records[raw.headers["x-request-id"]], raw.parse()
+        target = raw.headers["x-llmops-target"]
+        assert completion.usage is not None
+        assert record["route"] == "triage" and record["target"] == target
+        assert record["adapter_version"] == f"{releases.adapter}/{1 if target == 'stable' else 2}"
+        assert record["adapter_version"] == raw.headers["x-llmops-adapter-version"]
+        assert record["prompt_version"] == f"{releases.prompt}/1"  # the prompt was rendered
+        assert record["status"] == 200 and record["error"] is None and record["stream"] is False
+        assert record["api_key"] == "tests"  # the key's name from the config, never the key
+        assert record["tokens_in"] == completion.usage.prompt_tokens
+        assert record["tokens_out"] == completion.usage.completion_tokens
+        assert isinstance(record["latency_ms"], float) and record["latency_ms"] > 0 and record["ttft_ms"] is None
+        assert isinstance(record["time"], float) and started - 1 <= record["time"] <= time.time()
+    first, second = (records[i] for i in ids)
+    assert first["target"] == second["target"]  # sticky by ``user``
+    # ... and traceable by session without storing it: a hash of the key, salted by route
+    assert first["key_hash"] == second["key_hash"] and re.fullmatch(r"[0-9a-f]{16}", str(first["key_hash"]))
+
+    for request_id, status, word in ((refused, 400, "lora_path"), (missing, 404, "nope")):
+        record = records[request_id]
+        assert record["status"] == status and word in str(record["error"]), record
+        assert record["api_key"] == "tests" and record["route"] is None and record["target"] is None
+        assert record["adapter_version"] is None and record["prompt_version"] is None
+        assert record["tokens_in"] is None and record["tokens_out"] is None
+
+    text = gateway.log_path.read_text()
+    for secret in (gateway_keys.user_key, gateway_keys.admin_key, "not-a-key", "customer-42"):
+        assert secret not in text  # neither API keys nor session keys are written to the log

@@ -2,29 +2,32 @@
 
 from __future__ import annotations
 
+import subprocess
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from llmops.adapters.registry import AdapterRegistry
 from llmops.config.workspace import load_workspace
-from llmops.evals import record as records
 from llmops.evals.files import load_suite
-from llmops.evals.scoring import ReleaseScores
-from llmops.prompts.registry import PromptRegistry
-from llmops.registry.tracking import connect
-from llmops.release_store import ReleaseStore
-from llmops.releases import resolve
-from tests.cli import invoke_llmops, run_llmops
-from tests.conftest import GitWorkspace, MlflowServer
-from tests.integration.test_adapter_registry import fake_adapter, new_run
+from llmops.registry import connect
+from llmops.release import Release
 
 pytestmark = pytest.mark.integration
 
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
 
 @pytest.fixture
-def setup(mlflow_server: MlflowServer, git_workspace: GitWorkspace, tmp_path: Path) -> dict[str, object]:
+def setup(
+    mlflow_server,
+    git_workspace,
+    tmp_path: Path,
+    invoke_llmops: Cli,
+    fake_adapter: Callable[..., Path],
+    new_run: Callable[..., str],
+) -> dict[str, object]:
     """A workspace with one pushed prompt, two adapter versions and a required suite for the route."""
     env = {"MLFLOW_TRACKING_URI": mlflow_server.url, "LLMOPS_ACTOR": "ci-bot"}
     root = git_workspace.root
@@ -39,28 +42,33 @@ def setup(mlflow_server: MlflowServer, git_workspace: GitWorkspace, tmp_path: Pa
         "gates:\n  - {metric: exact_match, min: 0.5}\n"
     )
     ws = load_workspace(root, env=env)
-    client = connect(ws)
-    adapters = AdapterRegistry(client, ws)
+    registry = connect(ws)
     for seed in (1, 2):
-        adapters.register(adapter, fake_adapter(tmp_path / f"a{seed}", seed), new_run(adapters), {})
+        registry.adapters.register(adapter, fake_adapter(tmp_path / f"a{seed}", seed), new_run(registry), {})
     return {"env": env, "root": root, "route": route, "adapter": adapter, "prompt": prompt, "ws": ws}
 
 
 def record(ws, adapter_ref: str, prompt_ref: str, verdict: str) -> str:  # type: ignore[no-untyped-def]
-    client = connect(ws)
+    registry = connect(ws)
     suite, _, case_bytes = load_suite(ws.root / "evals" / "gate.yaml")
-    release = resolve(AdapterRegistry(client, ws), PromptRegistry(client, ws), base_model="reference",
-                      adapter=adapter_ref, prompt=prompt_ref)  # fmt: skip
-    scores = ReleaseScores(release, {"exact_match": 1.0 if verdict == "pass" else 0.0}, [])
-    return records.log_scores(client, ws, suite.name, suite.suite_hash(case_bytes), scores, verdict)
+    release = registry.resolve(Release.of("reference", adapter_ref, prompt_ref)).release
+    return registry.evals.log(
+        suite=suite.name,
+        suite_hash=suite.suite_hash(case_bytes),
+        release=release,
+        verdict=verdict,
+        metrics={"exact_match": 1.0 if verdict == "pass" else 0.0},
+    )
 
 
 def serving(ws, route: str) -> tuple[str, str] | None:  # type: ignore[no-untyped-def]
-    current = ReleaseStore(connect(ws), ws).at_stage(route, "production")
-    return None if current is None else (current.adapter, current.prompt)
+    current = connect(ws).pointers.at_stage(route, "production")
+    return None if current is None else (str(current.release.adapter), str(current.release.prompt))
 
 
-def test_promotion_is_gated_forced_crash_safe_and_reversible(setup: dict[str, object]) -> None:
+def test_promotion_is_gated_forced_crash_safe_and_reversible(
+    setup: dict[str, object], invoke_llmops: Cli, run_llmops: Cli
+) -> None:
     env, root, route, adapter, prompt, ws = (setup[k] for k in ("env", "root", "route", "adapter", "prompt", "ws"))
     a1, a2, p1 = f"{adapter}/1", f"{adapter}/2", f"{prompt}/1"
 
@@ -77,8 +85,7 @@ def test_promotion_is_gated_forced_crash_safe_and_reversible(setup: dict[str, ob
     assert ok.returncode == 0, ok.stderr
     assert passing in ok.stdout
     assert serving(ws, route) == (a1, p1)
-    client = connect(ws)
-    assert AdapterRegistry(client, ws).alias_version(adapter, "production") == 1
+    assert connect(ws).adapters.alias_version(adapter, "production") == 1
 
     no_reason = invoke_llmops("promote", route, "--adapter", a2, "--prompt", p1, "--force", cwd=root, env=env)
     assert no_reason.returncode == 2 and "--reason" in no_reason.stderr
@@ -102,6 +109,6 @@ def test_promotion_is_gated_forced_crash_safe_and_reversible(setup: dict[str, ob
     back = invoke_llmops("rollback", route, "--reason", "canary errors", cwd=root, env=env)
     assert back.returncode == 0, back.stderr
     assert serving(ws, route) == (a1, p1)
-    assert AdapterRegistry(connect(ws), ws).alias_version(adapter, "production") == 1
+    assert connect(ws).adapters.alias_version(adapter, "production") == 1
     audit = invoke_llmops("audit", "--object", route, cwd=root, env=env)
     assert "rolled-back" in audit.stdout and "canary errors" in audit.stdout

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import concurrent.futures
 import re
+import subprocess
+from collections.abc import Callable
 
 import pytest
 import yaml
 
-from tests.cli import run_llmops
-from tests.conftest import GitWorkspace, MlflowServer
-
 pytestmark = pytest.mark.integration
 
+Cli = Callable[..., subprocess.CompletedProcess[str]]
 
-def env_for(server: MlflowServer) -> dict[str, str]:
+
+def env_for(server) -> dict[str, str]:
     return {"MLFLOW_TRACKING_URI": server.url}
 
 
@@ -24,9 +25,7 @@ def registered_count(stdout: str) -> int:
     return int(match.group(1))
 
 
-def test_push_is_idempotent_and_registers_only_changed_content(
-    mlflow_server: MlflowServer, git_workspace: GitWorkspace
-) -> None:
+def test_push_is_idempotent_and_registers_only_changed_content(mlflow_server, git_workspace, run_llmops: Cli) -> None:
     env = env_for(mlflow_server)
     first = run_llmops("prompts", "push", cwd=git_workspace.root, env=env)
     assert first.returncode == 0, first.stderr
@@ -51,7 +50,7 @@ def test_push_is_idempotent_and_registers_only_changed_content(
     assert f"prompts/{name}.yaml" in shown.stdout
 
 
-def test_dry_run_writes_nothing(mlflow_server: MlflowServer, git_workspace: GitWorkspace) -> None:
+def test_dry_run_writes_nothing(mlflow_server, git_workspace, run_llmops: Cli) -> None:
     env = env_for(mlflow_server)
     dry = run_llmops("prompts", "push", "--dry-run", cwd=git_workspace.root, env=env)
     assert dry.returncode == 0, dry.stderr
@@ -60,9 +59,7 @@ def test_dry_run_writes_nothing(mlflow_server: MlflowServer, git_workspace: GitW
     assert git_workspace.suffix not in listed.stdout
 
 
-def test_sixteen_concurrent_pushes_register_exactly_one_version(
-    mlflow_server: MlflowServer, git_workspace: GitWorkspace
-) -> None:
+def test_sixteen_concurrent_pushes_register_exactly_one_version(mlflow_server, git_workspace, run_llmops: Cli) -> None:
     env = env_for(mlflow_server)
     assert run_llmops("prompts", "push", cwd=git_workspace.root, env=env).returncode == 0
     path = git_workspace.prompt_path("support-reply")
@@ -83,7 +80,7 @@ def test_sixteen_concurrent_pushes_register_exactly_one_version(
     assert sorted(int(v.version) for v in versions) == [1, 2]
 
 
-def test_promote_show_audit_pull_diff_render(mlflow_server: MlflowServer, git_workspace: GitWorkspace) -> None:
+def test_promote_show_audit_pull_diff_render(mlflow_server, git_workspace, run_llmops: Cli) -> None:
     env = {**env_for(mlflow_server), "LLMOPS_ACTOR": "alice@example.com"}
     root = git_workspace.root
     name = git_workspace.name("support-triage")
@@ -152,7 +149,7 @@ def test_promote_show_audit_pull_diff_render(mlflow_server: MlflowServer, git_wo
 
 
 def test_library_render_and_langchain(
-    mlflow_server: MlflowServer, git_workspace: GitWorkspace, monkeypatch: pytest.MonkeyPatch
+    mlflow_server, git_workspace, monkeypatch: pytest.MonkeyPatch, run_llmops: Cli
 ) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)
     assert run_llmops("prompts", "push", cwd=git_workspace.root, env=env_for(mlflow_server)).returncode == 0
@@ -170,7 +167,7 @@ def test_library_render_and_langchain(
     assert [m.type for m in lc_messages] == ["system", "human"]
 
 
-def test_unreachable_registry_is_one_clear_error(git_workspace: GitWorkspace) -> None:
+def test_unreachable_registry_is_one_clear_error(git_workspace, run_llmops: Cli) -> None:
     uri = "http://127.0.0.1:9"
     result = run_llmops("prompts", "push", cwd=git_workspace.root, env={"MLFLOW_TRACKING_URI": uri})
     assert result.returncode != 0
@@ -178,9 +175,7 @@ def test_unreachable_registry_is_one_clear_error(git_workspace: GitWorkspace) ->
     assert "Traceback" not in result.stderr
 
 
-def test_bad_prompt_is_refused_before_anything_is_written(
-    mlflow_server: MlflowServer, git_workspace: GitWorkspace
-) -> None:
+def test_bad_prompt_is_refused_before_anything_is_written(mlflow_server, git_workspace, run_llmops: Cli) -> None:
     env = env_for(mlflow_server)
     path = git_workspace.prompt_path("support-triage")
     path.write_text(path.read_text().replace('"{{ message }}"', '"{{ message.__class__ }}"'))

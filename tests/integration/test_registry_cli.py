@@ -6,20 +6,21 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 
 import pytest
 
 from llmops.process import free_port, http_ok
-from tests.cli import LLMOPS, run_llmops
-from tests.conftest import MlflowServer
 
 pytestmark = pytest.mark.integration
 
+Cli = Callable[..., subprocess.CompletedProcess[str]]
 
-def test_registry_serve_starts_mlflow_and_stops_on_ctrl_c(mlflow_server: MlflowServer) -> None:
+
+def test_registry_serve_starts_mlflow_and_stops_on_ctrl_c(mlflow_server, llmops_bin: str) -> None:
     port = free_port()
     proc = subprocess.Popen(
-        [LLMOPS, "registry", "serve", "--port", str(port), "--workspace", str(mlflow_server.root)],
+        [llmops_bin, "registry", "serve", "--port", str(port), "--workspace", str(mlflow_server.root)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -44,7 +45,7 @@ def test_registry_serve_starts_mlflow_and_stops_on_ctrl_c(mlflow_server: MlflowS
             proc.kill()
 
 
-def test_registry_serve_refuses_a_busy_port(mlflow_server: MlflowServer) -> None:
+def test_registry_serve_refuses_a_busy_port(mlflow_server, run_llmops: Cli) -> None:
     port = mlflow_server.url.rsplit(":", 1)[1]
     result = run_llmops(
         "registry", "serve", "--port", port, "--workspace", str(mlflow_server.root), cwd=mlflow_server.root
@@ -53,7 +54,7 @@ def test_registry_serve_refuses_a_busy_port(mlflow_server: MlflowServer) -> None
     assert "already answers" in result.stderr
 
 
-def test_doctor_reports_versions_registry_and_gpu(mlflow_server: MlflowServer, tmp_path) -> None:
+def test_doctor_reports_versions_registry_and_gpu(mlflow_server, tmp_path, run_llmops: Cli) -> None:
     result = run_llmops("doctor", cwd=tmp_path, env={"MLFLOW_TRACKING_URI": mlflow_server.url})
     assert result.returncode == 0, result.stdout + result.stderr
     for word in ("import transformers", "import mlflow", "vLLM (engine)", "registry", "GPU"):
@@ -61,7 +62,7 @@ def test_doctor_reports_versions_registry_and_gpu(mlflow_server: MlflowServer, t
     assert mlflow_server.url in result.stdout
 
 
-def test_doctor_fails_on_unreachable_registry(tmp_path) -> None:
+def test_doctor_fails_on_unreachable_registry(tmp_path, run_llmops: Cli) -> None:
     result = run_llmops("doctor", cwd=tmp_path, env={"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"})
     assert result.returncode == 1
     assert "unreachable" in result.stdout

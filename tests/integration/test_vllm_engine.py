@@ -6,18 +6,17 @@ import openai
 import pytest
 
 from llmops.process import http_ok
-from tests.integration.conftest import RunningEngine
 
 pytestmark = pytest.mark.integration
 
 
-def test_server_is_healthy_and_lists_the_model(vllm_engine: RunningEngine) -> None:
+def test_server_is_healthy_and_lists_the_model(vllm_engine) -> None:
     assert http_ok(f"{vllm_engine.url}/health")
     client = openai.OpenAI(base_url=vllm_engine.base_url, api_key="unused")
     assert vllm_engine.model_name in [m.id for m in client.models.list().data]
 
 
-def test_chat_completion_answers_with_usage(vllm_engine: RunningEngine) -> None:
+def test_chat_completion_answers_with_usage(vllm_engine) -> None:
     client = openai.OpenAI(base_url=vllm_engine.base_url, api_key="unused", timeout=60)
     resp = client.chat.completions.create(
         model=vllm_engine.model_name,
@@ -39,7 +38,7 @@ def test_chat_completion_answers_with_usage(vllm_engine: RunningEngine) -> None:
     assert resp.usage.total_tokens == resp.usage.prompt_tokens + resp.usage.completion_tokens
 
 
-def test_streaming_chat_completion(vllm_engine: RunningEngine) -> None:
+def test_streaming_chat_completion(vllm_engine) -> None:
     client = openai.OpenAI(base_url=vllm_engine.base_url, api_key="unused", timeout=60)
     stream = client.chat.completions.create(
         model=vllm_engine.model_name,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -15,7 +17,6 @@ from llmops.errors import ConfigError, ValidationFailed
 from llmops.finetune.dataset import build_examples
 from llmops.finetune.rows import read_rows
 from llmops.finetune.validation import check_data, pii_kinds
-from tests.unit.test_finetune_dataset import tiny_tokenizer, write_jsonl
 
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -26,7 +27,7 @@ def chat(user: str, answer: str) -> dict[str, object]:
     return {"messages": [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]}
 
 
-def test_malformed_lines_are_all_reported_with_file_and_line(tmp_path: Path) -> None:
+def test_malformed_lines_are_all_reported_with_file_and_line(tmp_path: Path, write_jsonl: Callable[..., Path]) -> None:
     path = write_jsonl(
         tmp_path / "bad.jsonl",
         [
@@ -61,7 +62,9 @@ def test_missing_and_empty_files(tmp_path: Path) -> None:
         read_rows(tmp_path / "blank.jsonl")
 
 
-def test_fingerprint_ignores_formatting_but_not_content_or_order(tmp_path: Path) -> None:
+def test_fingerprint_ignores_formatting_but_not_content_or_order(
+    tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
     a = {"variables": {"message": "hi", "x": 1}, "target": "t"}
     b = {"target": "u", "variables": {"x": 2, "message": "yo"}}
     one = write_jsonl(tmp_path / "1.jsonl", [a, b])
@@ -73,7 +76,9 @@ def test_fingerprint_ignores_formatting_but_not_content_or_order(tmp_path: Path)
     assert read_rows(write_jsonl(tmp_path / "4.jsonl", [changed, b])).fingerprint != read_rows(one).fingerprint
 
 
-def test_each_warning_kind_names_its_line(tmp_path: Path) -> None:
+def test_each_warning_kind_names_its_line(
+    tmp_path: Path, tiny_tokenizer: Any, write_jsonl: Callable[..., Path]
+) -> None:
     train = write_jsonl(
         tmp_path / "train.jsonl",
         [
@@ -88,7 +93,7 @@ def test_each_warning_kind_names_its_line(tmp_path: Path) -> None:
         ],
     )
     eval_ = write_jsonl(tmp_path / "eval.jsonl", [chat("where is my parcel", "different answer"), chat("new", "x")])
-    tok = tiny_tokenizer()
+    tok = tiny_tokenizer
     train_rows, eval_rows = read_rows(train), read_rows(eval_)
     report = check_data(
         train_rows,
@@ -147,7 +152,7 @@ def test_committed_example_data_is_clean() -> None:
         assert held_out.warnings == [], held_out.as_text()
 
 
-def test_data_validate_cli_reports_lines_and_exit_codes(tmp_path: Path) -> None:
+def test_data_validate_cli_reports_lines_and_exit_codes(tmp_path: Path, write_jsonl: Callable[..., Path]) -> None:
     (tmp_path / "llmops.yaml").write_text("version: 1\n")
     good = write_jsonl(tmp_path / "good.jsonl", [{"variables": {"message": "hi"}, "target": "x"}])
     ok = runner.invoke(

@@ -184,15 +184,16 @@ def test_runner_respects_concurrency_keeps_order_and_caches(tmp_path: Path) -> N
 def test_junit_and_json_reports(tmp_path: Path) -> None:
     from llmops.evals.report import EvalOutcome, to_junit, write_reports
     from llmops.evals.scoring import ReleaseScores
-    from llmops.releases import Release
+    from llmops.registry.resolved import ResolvedRelease
+    from llmops.release import Release
 
     gates = evaluate([Gate(metric="exact_match", min=0.9)], {"exact_match": 0.5}, None)
     scores = ReleaseScores(
-        Release(base_model="m"),
+        ResolvedRelease(Release(base_model="m"), None, None),
         {"exact_match": 0.5, "latency_p95_ms": 12.0},
         [{"id": "1", "output": "o", "reference": "r"}],
     )
-    outcome = EvalOutcome("s", "h" * 64, scores, None, "none", gates)
+    outcome = EvalOutcome("s", "h" * 64, scores, None, "no production release", gates)
     xml = to_junit(outcome)
     assert 'failures="1"' in xml and "FAIL  exact_match: candidate 0.5 &gt;= 0.9" in xml
     paths = write_reports(outcome, tmp_path)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import functools
-import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,26 +16,12 @@ from llmops.prompts.spec import PromptSpec, load_spec
 REPO = Path(__file__).resolve().parents[2]
 
 
-@functools.cache
-def tiny_tokenizer() -> object:
-    """A real byte-level BPE tokenizer with the reference chat template, trained in well under a second."""
-    from llmops.models.corpus import pretraining_texts
-    from llmops.models.tokenizer import train_tokenizer
-
-    return train_tokenizer(pretraining_texts(150, 0), vocab_size=300, model_max_length=512)
-
-
-def write_jsonl(path: Path, rows: list[object]) -> Path:
-    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
-    return path
-
-
 def triage_spec() -> PromptSpec:
     return load_spec(REPO / "prompts" / "support-triage.yaml")
 
 
-def test_labels_keep_only_assistant_turns() -> None:
-    tok = tiny_tokenizer()
+def test_labels_keep_only_assistant_turns(tiny_tokenizer: Any) -> None:
+    tok = tiny_tokenizer
     messages = [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "Where is my parcel?"},
@@ -54,8 +40,10 @@ def test_labels_keep_only_assistant_turns() -> None:
     assert all(label in (IGNORE_INDEX, i) for i, label in zip(ids, labels, strict=True))
 
 
-def test_prompt_rows_are_rendered_through_the_prompt_spec(tmp_path: Path) -> None:
-    tok = tiny_tokenizer()
+def test_prompt_rows_are_rendered_through_the_prompt_spec(
+    tmp_path: Path, tiny_tokenizer: Any, write_jsonl: Callable[..., Path]
+) -> None:
+    tok = tiny_tokenizer
     path = write_jsonl(tmp_path / "d.jsonl", [{"variables": {"message": "I was charged twice"}, "target": "{}"}])
     [example] = build_examples(read_rows(path), tok, triage_spec(), 3)
     assert [m["role"] for m in example.messages] == ["system", "user", "assistant"]
@@ -69,7 +57,9 @@ def test_prompt_rows_are_rendered_through_the_prompt_spec(tmp_path: Path) -> Non
     assert ds.column_names == ["input_ids", "labels", "line"] and ds[0]["line"] == 1
 
 
-def test_rows_that_do_not_render_are_reported_with_their_lines(tmp_path: Path) -> None:
+def test_rows_that_do_not_render_are_reported_with_their_lines(
+    tmp_path: Path, tiny_tokenizer: Any, write_jsonl: Callable[..., Path]
+) -> None:
     path = write_jsonl(
         tmp_path / "d.jsonl",
         [
@@ -79,20 +69,22 @@ def test_rows_that_do_not_render_are_reported_with_their_lines(tmp_path: Path) -
         ],
     )
     with pytest.raises(ValidationFailed) as info:
-        build_examples(read_rows(path), tiny_tokenizer(), triage_spec(), 1)
+        build_examples(read_rows(path), tiny_tokenizer, triage_spec(), 1)
     lines = [p.line for p in info.value.problems]
     assert lines == [2, 3]
     assert "unknown variable" in str(info.value) and f"{path}:2 [variables]" in str(info.value)
 
 
-def test_prompt_rows_without_a_prompt_are_refused(tmp_path: Path) -> None:
+def test_prompt_rows_without_a_prompt_are_refused(
+    tmp_path: Path, tiny_tokenizer: Any, write_jsonl: Callable[..., Path]
+) -> None:
     path = write_jsonl(tmp_path / "d.jsonl", [{"variables": {"message": "hi"}, "target": "x"}])
     with pytest.raises(ValidationFailed, match="prompt rows need a prompt version"):
-        build_examples(read_rows(path), tiny_tokenizer(), None, None)
+        build_examples(read_rows(path), tiny_tokenizer, None, None)
 
 
-def test_a_template_that_rewrites_history_is_refused() -> None:
-    tok = tiny_tokenizer()
+def test_a_template_that_rewrites_history_is_refused(tiny_tokenizer: Any) -> None:
+    tok = tiny_tokenizer
     original = tok.chat_template
     try:
         # a template that renders the last message differently from earlier ones breaks the prefix rule

@@ -15,16 +15,16 @@ from transformers import TrainerCallback
 
 from llmops.finetune.checkpoints import latest_complete
 from llmops.finetune.dataset import Example, tokenize
+from llmops.finetune.job import LoraSettings, TrainingSettings
 from llmops.finetune.recipe import ADAPTER_FILES, RecipeConfig, eval_loss, train
-from tests.unit.test_finetune_dataset import tiny_tokenizer
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_model(tmp_path_factory: pytest.TempPathFactory, tiny_tokenizer: Any) -> Path:
     """A randomly initialised Llama with the tiny tokenizer, saved like a real base model folder."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    tok = tiny_tokenizer()
+    tok = tiny_tokenizer
     folder = tmp_path_factory.mktemp("tiny-llama")
     torch.manual_seed(0)
     config = LlamaConfig(
@@ -37,8 +37,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def examples(n: int) -> list[Example]:
-    tok = tiny_tokenizer()
+def examples(tok: Any, n: int) -> list[Example]:
     out = []
     for i in range(n):
         messages = [
@@ -50,21 +49,10 @@ def examples(n: int) -> list[Example]:
     return out
 
 
-def config(tiny_model: Path, out: Path, **changes: Any) -> RecipeConfig:
-    base: dict[str, Any] = {
-        "base_model_path": str(tiny_model),
-        "base_model_label": "tiny",
-        "output_dir": out,
-        "lora_r": 4,
-        "lora_alpha": 8,
-        "target_modules": ["q_proj", "v_proj"],
-        "max_steps": 6,
-        "batch_size": 4,
-        "max_seq_len": 64,
-        "save_steps": 2,
-        "lr": 5e-3,
-    }
-    return RecipeConfig(**{**base, **changes})
+def config(tiny_model: Path, out: Path, *, lora_dropout: float = 0.05, **training: Any) -> RecipeConfig:
+    lora = LoraSettings(r=4, alpha=8, dropout=lora_dropout, target_modules=["q_proj", "v_proj"])
+    steps: dict[str, Any] = {"max_steps": 6, "batch_size": 4, "max_seq_len": 64, "save_steps": 2, "lr": 5e-3}
+    return RecipeConfig(str(tiny_model), "tiny", out, lora=lora, training=TrainingSettings(**{**steps, **training}))
 
 
 def weights(folder: Path) -> dict[str, torch.Tensor]:
@@ -75,11 +63,11 @@ def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_same_seed_same_adapter_and_only_safe_files(tiny_model: Path, tmp_path: Path) -> None:
-    data = examples(24)
-    first = train(config(tiny_model, tmp_path / "a"), tiny_tokenizer(), data, data[:8])
-    second = train(config(tiny_model, tmp_path / "b"), tiny_tokenizer(), data, data[:8])
-    other = train(config(tiny_model, tmp_path / "c", seed=1), tiny_tokenizer(), data, data[:8])
+def test_same_seed_same_adapter_and_only_safe_files(tiny_model: Path, tmp_path: Path, tiny_tokenizer: Any) -> None:
+    data = examples(tiny_tokenizer, 24)
+    first = train(config(tiny_model, tmp_path / "a"), tiny_tokenizer, data, data[:8])
+    second = train(config(tiny_model, tmp_path / "b"), tiny_tokenizer, data, data[:8])
+    other = train(config(tiny_model, tmp_path / "c", seed=1), tiny_tokenizer, data, data[:8])
     assert first.adapter_dir is not None and second.adapter_dir is not None and other.adapter_dir is not None
     assert sorted(p.name for p in first.adapter_dir.iterdir()) == sorted(ADAPTER_FILES)
     assert same(weights(first.adapter_dir), weights(second.adapter_dir))
@@ -102,9 +90,11 @@ class SigtermAt(TrainerCallback):  # type: ignore[misc]
             os.kill(os.getpid(), signal.SIGTERM)
 
 
-def test_sigterm_checkpoints_then_resume_matches_an_uninterrupted_run(tiny_model: Path, tmp_path: Path) -> None:
-    data = examples(24)
-    tok = tiny_tokenizer()
+def test_sigterm_checkpoints_then_resume_matches_an_uninterrupted_run(
+    tiny_model: Path, tmp_path: Path, tiny_tokenizer: Any
+) -> None:
+    tok = tiny_tokenizer
+    data = examples(tok, 24)
     straight = train(config(tiny_model, tmp_path / "straight", lora_dropout=0.0), tok, data, data[:8])
     before = signal.getsignal(signal.SIGTERM)
     stopped = train(
@@ -124,16 +114,16 @@ def test_sigterm_checkpoints_then_resume_matches_an_uninterrupted_run(tiny_model
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)  # resuming continues the same run
 
 
-def test_eval_loss_counts_target_tokens_only(tiny_model: Path) -> None:
+def test_eval_loss_counts_target_tokens_only(tiny_model: Path, tiny_tokenizer: Any) -> None:
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model)
-    data = examples(6)
-    pad = tiny_tokenizer().pad_token_id
+    data = examples(tiny_tokenizer, 6)
+    pad = tiny_tokenizer.pad_token_id
     assert abs(eval_loss(model, data, pad, batch_size=1) - eval_loss(model, data, pad, batch_size=4)) < 1e-5
 
 
-def test_target_only_loss_equals_the_stock_loss(tiny_model: Path, tmp_path: Path) -> None:
+def test_target_only_loss_equals_the_stock_loss(tiny_model: Path, tmp_path: Path, tiny_tokenizer: Any) -> None:
     """Projecting onto the vocabulary only at target positions changes memory and speed, not the loss."""
     from transformers import AutoModelForCausalLM, TrainingArguments
 
@@ -144,8 +134,8 @@ def test_target_only_loss_equals_the_stock_loss(tiny_model: Path, tmp_path: Path
     trainer = TargetOnlyTrainer(
         model=model, args=TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none")
     )
-    feats = [{"input_ids": e.input_ids, "labels": e.labels} for e in examples(5)]
-    pad = tiny_tokenizer().pad_token_id
+    feats = [{"input_ids": e.input_ids, "labels": e.labels} for e in examples(tiny_tokenizer, 5)]
+    pad = tiny_tokenizer.pad_token_id
     for batch in (PaddedCollator(pad)(feats), PackedCollator(pad, 64)(feats)):
         with torch.no_grad():
             stock = model(**batch, use_cache=False).loss

@@ -2,7 +2,8 @@
 
 Covers auth, request checks and limits, routing headers and stickiness, prompt rendering, streaming
 relay (usage, broken streams), upstream errors, client disconnects, weight changes in flight, the
-request log, metrics, admin endpoints, shadow traffic and route resolution failures.
+request log, metrics, admin endpoints, shadow traffic, route resolution failures, and adapter sync (loading
+and unloading LoRA adapters on the fake engine).
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ import httpx
 import orjson
 import pytest
 
+from llmops.config.gateway import GatewayFile
 from llmops.errors import NotFoundError, UpstreamError, UpstreamTimeoutError
+from llmops.gateway.adapters import AdapterSync
 from llmops.gateway.app import Gateway, build_app
-from llmops.gateway.config import GatewayFile, settings_from_file
 from llmops.gateway.requestlog import RequestLogSink
 from llmops.gateway.resolver import ResolvedAdapter, ResolvedPrompt, StaticResolver
+from llmops.gateway.settings import settings_from_file
 from llmops.prompts.spec import load_spec
+from llmops.release import Release
 
 REPO = Path(__file__).resolve().parents[2]
 USER = {"authorization": "Bearer user-key"}
@@ -638,11 +642,11 @@ def test_an_unexpected_error_is_a_well_formed_500_and_logged(caplog: pytest.LogC
 class PointerResolver(StaticResolver):
     """A static table plus release pointers, as `llmops promote` records them."""
 
-    def __init__(self, pointers: dict[tuple[str, str], tuple[str | None, str | None]], **kw: Any) -> None:
+    def __init__(self, pointers: dict[tuple[str, str], Release], **kw: Any) -> None:
         super().__init__(**kw)
         self.pointers = pointers
 
-    def release(self, route: str, stage: str) -> tuple[str | None, str | None] | None:
+    def release(self, route: str, stage: str) -> Release | None:
         return self.pointers.get((route, stage))
 
 
@@ -662,8 +666,8 @@ def test_release_stage_targets_follow_the_pointer_and_admins_can_pin_a_target() 
         "tri/2": ResolvedAdapter("tri", 2, "b" * 64, Path("/adapters/tri/v2")),
     }
     pointers = {
-        ("triage", "production"): ("tri/1", "support-triage/3"),
-        ("triage", "canary"): ("tri/2", "support-triage/3"),
+        ("triage", "production"): Release.of("m", "tri/1", "support-triage/3"),
+        ("triage", "canary"): Release.of("m", "tri/2", "support-triage/3"),
     }
     resolver = PointerResolver(pointers, prompts={"support-triage": triage_prompt()}, adapters=adapters)
     app, upstream, _ = make_gateway(cfg, resolver=resolver)
@@ -683,10 +687,35 @@ def test_release_stage_targets_follow_the_pointer_and_admins_can_pin_a_target() 
             unknown = await c.post("/v1/chat/completions", json=body, headers={**ADMIN, "x-llmops-target": "nope"})
             assert unknown.status_code == 400
             # a promotion moves the pointer: the next refresh serves the new release for both refs at once
-            resolver.pointers[("triage", "production")] = ("tri/2", "support-triage/3")
+            resolver.pointers[("triage", "production")] = Release.of("m", "tri/2", "support-triage/3")
             await c.post("/admin/reload", headers=ADMIN)
             r = await c.post("/v1/chat/completions", json=body, headers=USER)
             assert r.headers["x-llmops-adapter-version"] == "tri/2"
 
     run(go())
     assert upstream.requests[1]["model"] == "tri-v2"
+
+
+# -- adapter sync (the fake engine's LoRA endpoints) ------------------------------------------------
+def test_adapter_sync_loads_what_routes_need_and_unloads_least_recently_routed() -> None:
+    engine = FakeUpstream()
+    sync = AdapterSync({"e": engine}, {"e": 2})
+
+    def adapter(v: int) -> ResolvedAdapter:
+        return ResolvedAdapter("tri", v, f"{v}" * 64, Path(f"/cache/tri/v{v}"))
+
+    async def go() -> None:
+        report = await sync.sync("e", [adapter(1), adapter(2)])
+        assert report.loaded == ("tri-v1", "tri-v2") and report.base_model == "base"
+        assert set(engine.adapters) == {"tri-v1", "tri-v2"}
+        await sync.sync("e", [adapter(2)])  # v1 no longer routed, but within capacity: stays warm
+        assert set(engine.adapters) == {"tri-v1", "tri-v2"}
+        report = await sync.sync("e", [adapter(3)])
+        assert report.loaded == ("tri-v3",) and report.unloaded == ("tri-v1",)
+        assert set(engine.adapters) == {"tri-v2", "tri-v3"}
+        assert sync.known("e") == ["tri-v2", "tri-v3"]
+        engine.adapters.clear()  # the engine restarted: everything needed is loaded again
+        report = await sync.sync("e", [adapter(3)])
+        assert report.loaded == ("tri-v3",) and engine.adapters == {"tri-v3": "/cache/tri/v3"}
+
+    asyncio.run(go())

@@ -17,8 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_serve_engine_starts_vllm_with_lora_on_loopback(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import llmops.engine
-    import llmops.models.catalog
+    import llmops.cli.serve
 
     seen: dict[str, Any] = {}
 
@@ -36,8 +35,8 @@ def test_serve_engine_starts_vllm_with_lora_on_loopback(monkeypatch: pytest.Monk
         seen["settings"], seen["log"] = settings, log_path
         return Proc()
 
-    monkeypatch.setattr(llmops.engine, "start_engine", fake_start)
-    monkeypatch.setattr(llmops.models.catalog, "resolve_base_model", lambda ws, model: "/models/base")
+    monkeypatch.setattr(llmops.cli.serve, "start_engine", fake_start)
+    monkeypatch.setattr(llmops.cli.serve, "locate_base", lambda ws, model: "/models/base")
     result = runner.invoke(app, ["serve", "engine", "--port", "8011", "--max-loras", "3", "-w", str(tmp_path)])
     assert result.exit_code == 1 and "vLLM exited" in result.output
     settings = seen["settings"]

@@ -1,4 +1,4 @@
-"""Gateway parts on their own: config schema, prompt compilation, SSE relay, adapter sync, request log."""
+"""Gateway parts on their own: config schema, prompt compilation, SSE relay, request log."""
 
 from __future__ import annotations
 
@@ -10,17 +10,16 @@ from typing import Any
 import orjson
 import pytest
 
+from llmops.config.gateway import GatewayFile, load_gateway_file
 from llmops.errors import ConfigError, RenderError, ValidationFailed
-from llmops.gateway.adapters import AdapterSync
-from llmops.gateway.config import GatewayFile, hash_key, load_gateway_file, settings_from_file
 from llmops.gateway.prompting import CompiledPrompt
 from llmops.gateway.requestlog import JsonlSink, RequestLog
 from llmops.gateway.resolver import ResolvedAdapter, ResolvedPrompt, StaticResolver
+from llmops.gateway.settings import hash_key, settings_from_file
 from llmops.gateway.streaming import StreamResult, relay
 from llmops.prompts.render import render_messages
 from llmops.prompts.spec import load_spec
 from llmops.validate import validate_workspace
-from tests.unit.test_gateway_app import FakeUpstream
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -130,31 +129,6 @@ def test_a_stream_without_done_ends_with_an_error_event() -> None:
     assert b"[DONE]" not in b"".join(sent)
     last = orjson.loads(sent[-1].removeprefix(b"data: "))
     assert last["error"]["code"] == "upstream_error" and result.error
-
-
-# -- adapter sync --------------------------------------------------------------------------------------
-def test_adapter_sync_loads_what_routes_need_and_unloads_least_recently_routed() -> None:
-    engine = FakeUpstream()
-    sync = AdapterSync({"e": engine}, {"e": 2})
-
-    def adapter(v: int) -> ResolvedAdapter:
-        return ResolvedAdapter("tri", v, f"{v}" * 64, Path(f"/cache/tri/v{v}"))
-
-    async def go() -> None:
-        report = await sync.sync("e", [adapter(1), adapter(2)])
-        assert report.loaded == ("tri-v1", "tri-v2") and report.base_model == "base"
-        assert set(engine.adapters) == {"tri-v1", "tri-v2"}
-        await sync.sync("e", [adapter(2)])  # v1 no longer routed, but within capacity: stays warm
-        assert set(engine.adapters) == {"tri-v1", "tri-v2"}
-        report = await sync.sync("e", [adapter(3)])
-        assert report.loaded == ("tri-v3",) and report.unloaded == ("tri-v1",)
-        assert set(engine.adapters) == {"tri-v2", "tri-v3"}
-        assert sync.known("e") == ["tri-v2", "tri-v3"]
-        engine.adapters.clear()  # the engine restarted: everything needed is loaded again
-        report = await sync.sync("e", [adapter(3)])
-        assert report.loaded == ("tri-v3",) and engine.adapters == {"tri-v3": "/cache/tri/v3"}
-
-    asyncio.run(go())
 
 
 # -- request log --------------------------------------------------------------------------------------

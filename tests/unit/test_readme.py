@@ -9,9 +9,9 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
+from llmops.config.gateway import GatewayFile
 from llmops.evals.spec import EvalSuite
 from llmops.finetune.job import FinetuneJob
-from llmops.gateway.config import GatewayFile
 from llmops.prompts.spec import PromptSpec
 
 README = Path(__file__).resolve().parents[2] / "README.md"

@@ -1,4 +1,4 @@
-"""The schema of ``serving/gateway.yaml``, and the plain settings the gateway is built from.
+"""The schema of ``serving/gateway.yaml`` (one pydantic model per section).
 
 ::
 
@@ -9,9 +9,9 @@
     routes:                          # the names clients send as ``model``
       support-triage:
         targets:                     # releases, with integer weights (stable first, then canary)
-          - {name: stable, weight: 90, adapter: support-triage@production, prompt: support-triage@production}
-          - {name: canary, weight: 10, adapter: support-triage@canary, prompt: support-triage@production}
-        shadow: {name: next, adapter: support-triage/7, sample: 0.1}   # optional
+          - {name: stable, weight: 90, release: production, prompt: support-triage@production}
+          - {name: canary, weight: 10, release: canary, prompt: support-triage@production}
+        shadow: {name: next, adapter: support-triage-lora/7, sample: 0.1}   # optional
     auth:
       keys:
         - {name: app, env: LLMOPS_GATEWAY_KEY}                     # the key itself in an env variable
@@ -20,35 +20,28 @@
     refresh: {interval_s: 30}
     request_log: {path: logs/gateway-requests.jsonl, queue_size: 10000}
 
-:func:`settings_from_file` turns the file into :class:`GatewaySettings`: keys hashed, paths resolved.
+The gateway runs on these models directly (:mod:`llmops.gateway.settings` adds only what the file
+does not hold: hashed keys, resolved paths), so every default is declared here, once.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from llmops.adapters.registry import AdapterRef
+from llmops.config.base import StrictModel
 from llmops.config.yamlio import load_model
-from llmops.errors import ConfigError, LlmopsError
-from llmops.gateway.limits import Limits
+from llmops.errors import LlmopsError
 from llmops.names import NAME_PATTERN
-from llmops.prompts.refs import PromptRef
 from llmops.prompts.spec import GenerationParams
+from llmops.refs import AdapterRef, PromptRef
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 Name = Annotated[str, StringConstraints(pattern=f"^{NAME_PATTERN}$")]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _check_ref(value: str | None, kind: type[AdapterRef] | type[PromptRef]) -> str | None:
@@ -61,12 +54,12 @@ def _check_ref(value: str | None, kind: type[AdapterRef] | type[PromptRef]) -> s
     return value
 
 
-class ServerSpec(_Strict):
+class ServerSpec(StrictModel):
     host: str = Field(default="127.0.0.1", description="address the gateway listens on")
     port: int = Field(default=8080, ge=1, le=65535)
 
 
-class EngineSpec(_Strict):
+class EngineSpec(StrictModel):
     url: str = Field(pattern=r"^https?://", description="root URL of a vLLM OpenAI server")
     model: str | None = Field(
         default=None, description="its served base model name; default: asked from GET /v1/models"
@@ -79,8 +72,13 @@ class EngineSpec(_Strict):
     )
     max_connections: int = Field(default=256, ge=1, description="pooled connections to this engine")
 
+    @field_validator("url")
+    @classmethod
+    def _no_trailing_slash(cls, v: str) -> str:
+        return v.rstrip("/")
 
-class TargetSpec(_Strict):
+
+class TargetSpec(StrictModel):
     """A release: an adapter version (or the base model), a prompt version (or none), generation params."""
 
     name: str = Field(pattern=f"^{NAME_PATTERN}$")
@@ -118,7 +116,7 @@ class ShadowSpec(TargetSpec):
     sample: float = Field(default=1.0, gt=0, le=1, description="share of requests copied to the shadow")
 
 
-class RouteSpec(_Strict):
+class RouteSpec(StrictModel):
     targets: list[TargetSpec] = Field(min_length=1, max_length=16)
     shadow: ShadowSpec | None = None
 
@@ -132,7 +130,7 @@ class RouteSpec(_Strict):
         return self
 
 
-class AuthKeySpec(_Strict):
+class AuthKeySpec(StrictModel):
     name: str = Field(pattern=f"^{NAME_PATTERN}$", description="shown in the request log, never the key")
     scope: Literal["user", "admin"] = "user"
     sha256: str | None = Field(default=None, description="sha256 (hex) of the key")
@@ -147,13 +145,13 @@ class AuthKeySpec(_Strict):
         return self
 
 
-class AuthSpec(_Strict):
+class AuthSpec(StrictModel):
     enabled: bool = Field(default=True, description="false: no keys needed, every caller is admin (local use only)")
     keys: list[AuthKeySpec] = Field(default_factory=list)
     public_metrics: bool = Field(default=True, description="serve /metrics without a key (for Prometheus scrapes)")
 
 
-class LimitsSpec(_Strict):
+class LimitsSpec(StrictModel):
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
     max_tokens: int = Field(
         default=2048, ge=1, description="ceiling on max_tokens; also the default when a request sets none"
@@ -164,11 +162,11 @@ class LimitsSpec(_Strict):
     max_shadow_in_flight: int = Field(default=16, ge=1, description="shadow copies beyond this are skipped (counted)")
 
 
-class RefreshSpec(_Strict):
+class RefreshSpec(StrictModel):
     interval_s: float = Field(default=30.0, ge=0.5, description="how often aliases are re-resolved from the registry")
 
 
-class RequestLogSpec(_Strict):
+class RequestLogSpec(StrictModel):
     enabled: bool = True
     path: str = Field(default="logs/gateway-requests.jsonl", description="JSONL file, relative to the llmops home")
     queue_size: int = Field(
@@ -176,7 +174,7 @@ class RequestLogSpec(_Strict):
     )
 
 
-class GatewayFile(_Strict):
+class GatewayFile(StrictModel):
     """Schema of ``serving/gateway.yaml``."""
 
     version: int = Field(default=1, ge=1, le=1)
@@ -204,110 +202,8 @@ def load_gateway_file(path: Path, *, display: str | None = None) -> GatewayFile:
     return load_model(GatewayFile, path, display=display)
 
 
-def hash_key(key: str) -> str:
-    """The sha256 (hex) an API key is stored as."""
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
-@dataclass(frozen=True)
-class Principal:
-    """Who a request comes from: the key's name and scope."""
-
-    name: str
-    scope: Literal["user", "admin"]
-
-    @property
-    def is_admin(self) -> bool:
-        return self.scope == "admin"
-
-
-@dataclass(frozen=True)
-class EngineSettings:
-    name: str
-    url: str
-    model: str | None = None
-    max_adapters: int = 8
-    sync_adapters: bool = True
-    max_connections: int = 256
-
-
-@dataclass(frozen=True)
-class GatewaySettings:
-    """Everything :func:`llmops.gateway.app.build_app` needs, as plain values."""
-
-    engines: Mapping[str, EngineSettings]
-    routes: Mapping[str, RouteSpec]
-    keys: Mapping[str, Principal] = field(default_factory=dict)  # sha256 hex -> principal
-    auth_enabled: bool = True
-    public_metrics: bool = True
-    limits: Limits = Limits()
-    refresh_interval_s: float = 30.0
-    request_log_path: Path | None = None
-    request_log_queue: int = 10_000
-    host: str = "127.0.0.1"
-    port: int = 8080
-
-
-def settings_from_file(
-    spec: GatewayFile, *, home: Path, env: Mapping[str, str] | None = None, file: str = "gateway.yaml"
-) -> GatewaySettings:
-    """Hash the API keys (read from ``env`` where configured so), resolve paths against ``home``."""
-    env = os.environ if env is None else env
-    keys: dict[str, Principal] = {}
-    missing = []
-    for k in spec.auth.keys:
-        if k.env is not None:
-            value = env.get(k.env)
-            if not value:
-                missing.append(k.env)
-                continue
-            digest = hash_key(value)
-        else:
-            assert k.sha256 is not None
-            digest = k.sha256
-        keys[digest] = Principal(k.name, k.scope)
-    if spec.auth.enabled and not keys:
-        detail = f" (unset: {', '.join(missing)})" if missing else ""
-        raise ConfigError.at(file, f"auth is enabled but no API key is available{detail}", field="auth.keys")
-    engines = {
-        name: EngineSettings(
-            name=name,
-            url=e.url.rstrip("/"),
-            model=e.model,
-            max_adapters=e.max_adapters,
-            sync_adapters=e.sync_adapters,
-            max_connections=e.max_connections,
-        )
-        for name, e in spec.engines.items()
-    }
-    log_path = None
-    if spec.request_log.enabled:
-        log_path = Path(spec.request_log.path)
-        if not log_path.is_absolute():
-            log_path = home / log_path
-    lim = spec.limits
-    return GatewaySettings(
-        engines=engines,
-        routes=dict(spec.routes),
-        keys=keys,
-        auth_enabled=spec.auth.enabled,
-        public_metrics=spec.auth.public_metrics,
-        limits=Limits(
-            max_body_bytes=lim.max_body_bytes,
-            max_tokens=lim.max_tokens,
-            max_n=lim.max_n,
-            connect_timeout_s=lim.connect_timeout_s,
-            read_timeout_s=lim.read_timeout_s,
-            max_shadow_in_flight=lim.max_shadow_in_flight,
-        ),
-        refresh_interval_s=spec.refresh.interval_s,
-        request_log_path=log_path,
-        request_log_queue=spec.request_log.queue_size,
-        host=spec.server.host,
-        port=spec.server.port,
-    )
-
-
-def engine_of(target: TargetSpec, engines: Mapping[str, EngineSettings]) -> str:
+def engine_of(target: TargetSpec, engines: Mapping[str, EngineSpec]) -> str:
     """The engine a target runs on (the only engine when it names none)."""
     return target.engine or next(iter(engines))

@@ -4,7 +4,7 @@ Each version stores the chat messages as MLflow's template (shown in the MLflow 
 generation params as its model config, and the full canonical spec plus lineage as tags:
 
 ``llmops.spec`` (canonical JSON), ``llmops.content_sha256``, ``llmops.git_commit``,
-``llmops.git_dirty``, ``llmops.path``.
+``llmops.git_dirty``, ``llmops.path`` (see :mod:`llmops.registry.tags`).
 
 ``push`` registers a version only when the content hash differs from the latest version. It is
 safe to run concurrently: same-machine pushes serialize on a lock file in the workspace, and
@@ -20,21 +20,16 @@ from typing import TYPE_CHECKING, Literal
 
 from filelock import FileLock
 
-from llmops.config.workspace import Workspace
-from llmops.errors import NotFoundError, RegistryError
+from llmops.errors import NotFoundError
 from llmops.gitinfo import GitInfo
-from llmops.prompts.refs import PromptRef, check_alias
 from llmops.prompts.spec import PromptSpec
+from llmops.refs import PromptRef, check_alias
+from llmops.registry import tags
+from llmops.registry.backend import Backend
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities.model_registry.prompt_version import PromptVersion
-
-TAG_SPEC = "llmops.spec"
-TAG_HASH = "llmops.content_sha256"
-TAG_COMMIT = "llmops.git_commit"
-TAG_DIRTY = "llmops.git_dirty"
-TAG_PATH = "llmops.path"
 
 
 @dataclass(frozen=True)
@@ -55,6 +50,14 @@ class PromptVersionInfo:
     def uri(self) -> str:
         return f"prompts:/{self.name}/{self.version}"
 
+    @property
+    def ref(self) -> str:
+        return f"{self.name}/{self.version}"
+
+    @property
+    def exact_ref(self) -> PromptRef:
+        return PromptRef(self.name, version=self.version)
+
 
 @dataclass(frozen=True)
 class PushResult:
@@ -65,7 +68,7 @@ class PushResult:
 
 
 def _spec_from_version(pv: PromptVersion) -> PromptSpec:
-    raw = (pv.tags or {}).get(TAG_SPEC)
+    raw = (pv.tags or {}).get(tags.PROMPT_SPEC)
     if raw:
         return PromptSpec.model_validate(json.loads(raw))
     # a prompt registered outside llmops: adopt its template, variables as required strings
@@ -76,41 +79,49 @@ def _spec_from_version(pv: PromptVersion) -> PromptSpec:
 
 
 def _info(pv: PromptVersion) -> PromptVersionInfo:
-    tags = pv.tags or {}
+    found = pv.tags or {}
     spec = _spec_from_version(pv)
     return PromptVersionInfo(
         name=pv.name,
         version=int(pv.version),
         spec=spec,
-        content_hash=tags.get(TAG_HASH) or spec.content_hash(),
-        git_commit=tags.get(TAG_COMMIT) or None,
-        path=tags.get(TAG_PATH) or None,
+        content_hash=found.get(tags.PROMPT_CONTENT_SHA256) or spec.content_hash(),
+        git_commit=found.get(tags.GIT_COMMIT) or None,
+        path=found.get(tags.SOURCE_PATH) or None,
         commit_message=pv.commit_message,
         aliases=tuple(pv.aliases or ()),
         created_ms=int(pv.creation_timestamp or 0),
     )
 
 
-class PromptRegistry:
+class PromptStore:
     """Read and write prompt versions of one workspace's registry."""
 
-    def __init__(self, client: MlflowClient, ws: Workspace) -> None:
-        self._client = client
-        self._ws = ws
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
+
+    @property
+    def _client(self) -> MlflowClient:
+        return self._backend.client
 
     # -- reading -----------------------------------------------------------------------------
+    def exists(self, name: str) -> bool:
+        with self._backend.call(f"cannot look up prompt {name}"):
+            return self._client.get_prompt(name) is not None
+
     def versions(self, name: str) -> list[PromptVersionInfo]:
         """All versions of ``name``, oldest first (empty when the prompt does not exist)."""
-        if self._client.get_prompt(name) is None:
+        if not self.exists(name):
             return []
         out: list[PromptVersion] = []
         token = None
-        while True:
-            page = self._client.search_prompt_versions(name, max_results=1000, page_token=token)
-            out.extend(page)
-            token = page.token
-            if not token:
-                break
+        with self._backend.call(f"cannot list versions of prompt {name}"):
+            while True:
+                page = self._client.search_prompt_versions(name, max_results=1000, page_token=token)
+                out.extend(page)
+                token = page.token
+                if not token:
+                    break
         return sorted((_info(pv) for pv in out), key=lambda i: i.version)
 
     def aliases(self, name: str) -> dict[str, int]:
@@ -120,7 +131,8 @@ class PromptRegistry:
         """
         out: dict[str, int] = {}
         for info in self.versions(name):
-            pv = self._client.get_prompt_version(name, info.version)
+            with self._backend.call(f"cannot read prompt {name}/{info.version}"):
+                pv = self._client.get_prompt_version(name, info.version)
             if pv is not None:
                 out.update({alias: info.version for alias in pv.aliases or ()})
         return out
@@ -130,41 +142,40 @@ class PromptRegistry:
         return versions[-1] if versions else None
 
     def names(self) -> list[str]:
-        return sorted(p.name for p in self._client.search_prompts(max_results=1000))
+        with self._backend.call("cannot list prompts"):
+            return sorted(p.name for p in self._client.search_prompts(max_results=1000))
+
+    def find(self, ref: PromptRef | str) -> PromptVersionInfo | None:
+        """The version ``ref`` points at; None when the prompt, version or alias does not exist."""
+        ref = PromptRef.parse(ref) if isinstance(ref, str) else ref
+        what = f"cannot look up prompt {ref}"
+        if ref.alias:
+            pv = self._backend.lookup(what, lambda: self._client.get_prompt_version_by_alias(ref.name, ref.alias))
+        elif ref.version is not None:
+            pv = self._backend.lookup(what, lambda: self._client.get_prompt_version(ref.name, ref.version))
+        else:
+            latest = self.latest(ref.name)
+            if latest is None:
+                return None
+            # search results carry no aliases: read the version itself
+            pv = self._backend.lookup(what, lambda: self._client.get_prompt_version(ref.name, latest.version))
+        return _info(pv) if pv is not None else None
 
     def get(self, ref: PromptRef | str) -> PromptVersionInfo:
         """The version ``ref`` points at; NotFoundError naming the reference when there is none."""
-        from mlflow.exceptions import MlflowException
-
-        ref = PromptRef.parse(ref) if isinstance(ref, str) else ref
-        try:
-            if ref.alias:
-                pv = self._client.get_prompt_version_by_alias(ref.name, ref.alias)
-            elif ref.version is not None:
-                pv = self._client.get_prompt_version(ref.name, ref.version)
-            else:
-                latest = self.latest(ref.name)
-                if latest is None:
-                    raise NotFoundError(f"prompt {ref.name!r} is not registered")
-                pv = self._client.get_prompt_version(ref.name, latest.version)  # search omits aliases
-        except MlflowException as exc:
-            raise NotFoundError(f"prompt {ref} not found: {exc.message}") from exc
-        if pv is None:
+        found = self.find(ref)
+        if found is None:
             raise NotFoundError(f"prompt {ref} not found")
-        return _info(pv)
+        return found
 
     def alias_version(self, name: str, alias: str) -> int | None:
-        from mlflow.exceptions import MlflowException
-
-        try:
-            pv = self._client.get_prompt_version_by_alias(name, alias)
-        except MlflowException:
-            return None
-        return int(pv.version) if pv is not None else None
+        """The version ``name@alias`` points at; None when the prompt or the alias does not exist."""
+        found = self.find(PromptRef(name, alias=alias))
+        return found.version if found is not None else None
 
     # -- writing -----------------------------------------------------------------------------
     def _lock(self, name: str) -> FileLock:
-        folder = self._ws.home / "locks"
+        folder = self._backend.ws.home / "locks"
         folder.mkdir(parents=True, exist_ok=True)
         return FileLock(str(folder / f"prompt-{name}.lock"), timeout=300)
 
@@ -182,29 +193,23 @@ class PromptRegistry:
         return PushResult(spec.name, "registered", version, git.path)
 
     def _register(self, spec: PromptSpec, git: GitInfo, digest: str) -> int:
-        import mlflow
-
-        tags = {
-            TAG_SPEC: spec.canonical_json(),
-            TAG_HASH: digest,
-            TAG_PATH: git.path,
-            TAG_DIRTY: str(git.dirty).lower(),
+        values = {
+            tags.PROMPT_SPEC: spec.canonical_json(),
+            tags.PROMPT_CONTENT_SHA256: digest,
+            tags.SOURCE_PATH: git.path,
+            tags.GIT_DIRTY: str(git.dirty).lower(),
         }
         if git.commit:
-            tags[TAG_COMMIT] = git.commit
+            values[tags.GIT_COMMIT] = git.commit
         message = git.subject or f"llmops prompts push {git.path}"
-        try:
-            pv = mlflow.genai.register_prompt(
+        with self._backend.call(f"cannot register prompt {spec.name}"):
+            pv = self._client.register_prompt(
                 name=spec.name,
                 template=[m.model_dump() for m in spec.messages],
                 commit_message=message,
-                tags=tags,
+                tags=values,
                 model_config=spec.params.as_request() or None,
             )
-        except mlflow.exceptions.MlflowException as exc:
-            raise RegistryError(
-                f"cannot register prompt {spec.name}: {exc.message}", uri=self._ws.tracking_uri
-            ) from exc
         return int(pv.version)
 
     def _converge(self, name: str, digest: str, mine: int, base: int) -> int:
@@ -212,17 +217,15 @@ class PromptRegistry:
         same = [v.version for v in self.versions(name) if v.version > base and v.content_hash == digest]
         keep = min(same, default=mine)
         if keep != mine:
-            self._client.delete_prompt_version(name, str(mine))
+            with self._backend.call(f"cannot delete duplicate prompt version {name}/{mine}"):
+                self._client.delete_prompt_version(name, str(mine))
         return keep
 
     def set_alias(self, name: str, alias: str, version: int) -> None:
         check_alias(alias)
-        from mlflow.exceptions import MlflowException
-
-        try:
+        with self._backend.call(f"cannot set alias {name}@{alias} -> v{version}"):
             self._client.set_prompt_alias(name, alias, version)
-        except MlflowException as exc:
-            raise RegistryError(f"cannot set alias {name}@{alias} -> v{version}: {exc.message}") from exc
 
     def delete_alias(self, name: str, alias: str) -> None:
-        self._client.delete_prompt_alias(name, alias)
+        with self._backend.call(f"cannot delete alias {name}@{alias}"):
+            self._client.delete_prompt_alias(name, alias)

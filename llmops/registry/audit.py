@@ -10,17 +10,17 @@ every machine that shares the registry sees the same history.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
-from llmops.config.workspace import Workspace
-from llmops.registry.tracking import ensure_experiment
+from llmops.registry.backend import Backend
+from llmops.registry.tags import AUDIT_PREFIX as _PREFIX
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 AUDIT_EXPERIMENT = "llmops-audit"
-_PREFIX = "llmops.audit."
 
 
 @dataclass(frozen=True)
@@ -67,34 +67,52 @@ class AuditRecord:
         )
 
 
-class AuditLog:
+class AuditStore:
     """Append and list audit records in the workspace registry."""
 
-    def __init__(self, client: MlflowClient, ws: Workspace) -> None:
-        self._client = client
-        self._ws = ws
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
 
-    def _experiment_id(self) -> str:
-        return ensure_experiment(self._client, self._ws, AUDIT_EXPERIMENT)
+    @property
+    def _client(self) -> MlflowClient:
+        return self._backend.client
 
     def append(self, record: AuditRecord) -> AuditRecord:
         """Write ``record`` and return it with its record id (the MLflow run id)."""
-        run = self._client.create_run(
-            self._experiment_id(),
-            start_time=record.timestamp_ms,
-            tags=record.tags(),
-            run_name=f"{record.kind}:{record.object}@{record.alias}",
-        )
-        self._client.set_terminated(run.info.run_id, "FINISHED", end_time=record.timestamp_ms)
+        experiment = self._backend.ensure_experiment(AUDIT_EXPERIMENT)
+        with self._backend.call(f"cannot write the audit record of {record.object}@{record.alias}"):
+            run = self._client.create_run(
+                experiment,
+                start_time=record.timestamp_ms,
+                tags=record.tags(),
+                run_name=f"{record.kind}:{record.object}@{record.alias}",
+            )
+            self._client.set_terminated(run.info.run_id, "FINISHED", end_time=record.timestamp_ms)
         return AuditRecord(**{**asdict(record), "record_id": run.info.run_id})
 
     def records(self, object_name: str | None = None, limit: int = 200) -> list[AuditRecord]:
         """Records, newest first, optionally only those about ``object_name``."""
-        exp = self._client.get_experiment_by_name(AUDIT_EXPERIMENT)
-        if exp is None:
+        experiment = self._backend.experiment_id(AUDIT_EXPERIMENT)
+        if experiment is None:
             return []
         filt = f"tags.`{_PREFIX}object` = '{object_name}'" if object_name else ""
-        runs = self._client.search_runs(
-            [exp.experiment_id], filter_string=filt, max_results=limit, order_by=["attributes.start_time DESC"]
-        )
+        with self._backend.call("cannot read the audit log"):
+            runs = self._client.search_runs(
+                [experiment], filter_string=filt, max_results=limit, order_by=["attributes.start_time DESC"]
+            )
         return [AuditRecord.from_tags(dict(r.data.tags), r.info.run_id) for r in runs]
+
+
+def _move(record: AuditRecord) -> tuple[str, str, str, str | None, str | None]:
+    return (record.kind, record.object, record.alias, record.from_version, record.to_version)
+
+
+def settled(records: Iterable[AuditRecord]) -> list[AuditRecord]:
+    """``records`` without the write-ahead ``pending`` record of each move whose outcome is recorded.
+
+    A move writes "pending" before it acts, then its outcome, often in the same millisecond (so the two
+    may come back in either order). A pending record with no outcome (a move killed midway) stays.
+    """
+    records = list(records)
+    done = {_move(r) for r in records if r.outcome != "pending"}
+    return [r for r in records if r.outcome != "pending" or _move(r) not in done]
