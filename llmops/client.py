@@ -22,6 +22,8 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from llmops.names import check_name
+
 if TYPE_CHECKING:
     from langchain_openai import ChatOpenAI
 
@@ -47,8 +49,6 @@ def chat_model(
     """
     from langchain_openai import ChatOpenAI
     from pydantic import SecretStr
-
-    from llmops.names import check_name
 
     check_name(route, "route")
     headers = dict(kwargs.pop("default_headers", None) or {})

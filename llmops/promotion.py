@@ -67,10 +67,11 @@ def passing_records(registry: Registry, route: str, release: ResolvedRelease) ->
         else:
             missing.append(req.path.relative_to(ws.root).as_posix())
     if missing:
-        candidate = str(release.release.adapter) if release.release.adapter else "none"
+        adapter = release.release.adapter
+        how = f"llmops eval run SUITE --candidate {adapter}" if adapter else "llmops eval run SUITE (base model)"
         raise PromotionRefused(
             f"no passing eval record for {release.label()} on required suite(s) {', '.join(missing)}; "
-            f"run `llmops eval run SUITE --candidate {candidate}` first, or use --force --reason TEXT"
+            f"run `{how}` first, or use --force --reason TEXT"
         )
     return ids
 
@@ -153,8 +154,7 @@ def _switch(
 
 
 def _detail(recorded: RecordedRelease) -> str:
-    release = recorded.release
-    return f"adapter {release.adapter or 'none (base model)'}, prompt {release.prompt or 'none'}"
+    return recorded.release.label()
 
 
 def _resolve(registry: Registry, adapter: str | None, prompt: str | None) -> ResolvedRelease:

@@ -84,9 +84,9 @@ class Release:
 
     def label(self) -> str:
         """How people read it: ``adapter support-triage-lora/1 + prompt support-triage/2``."""
-        adapter = str(self.adapter) if self.adapter else "none (base model)"
-        prompt = str(self.prompt) if self.prompt else "none"
-        return f"adapter {adapter} + prompt {prompt}"
+        adapter = f"adapter {self.adapter}" if self.adapter else "base model (no adapter)"
+        prompt = f"prompt {self.prompt}" if self.prompt else "no prompt"
+        return f"{adapter} + {prompt}"
 
     def __str__(self) -> str:
         return self.label()

@@ -12,7 +12,6 @@ from rich.table import Table
 
 from llmops.cli.common import JsonOpt, WorkspaceOpt, console, iso_utc, print_json, workspace
 from llmops.cli.render import RichReporter
-from llmops.evals.service import RunOptions, run_eval
 from llmops.refs import AdapterRef, PromptRef
 from llmops.registry import connect
 
@@ -59,6 +58,9 @@ def run(
 
     Example: llmops eval run evals/support-triage.yaml --candidate support-triage/1 -o reports/
     """
+    # the eval runner's stack (aiohttp, ragas, matplotlib) loads only when a suite runs
+    from llmops.evals.service import RunOptions, run_eval
+
     ws = workspace(ws_path)
     out = console()
     base_only = candidate is not None and candidate.strip().lower() == BASE_MODEL_ONLY

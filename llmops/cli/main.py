@@ -33,6 +33,7 @@ from llmops.cli.common import (
     workspace,
 )
 from llmops.errors import LlmopsError, ValidationFailed
+from llmops.registry.backend import MLFLOW_PROCESS_DEFAULTS
 
 
 def _report(exc: LlmopsError) -> None:
@@ -275,4 +276,6 @@ def main() -> None:
     import os
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    for key, value in MLFLOW_PROCESS_DEFAULTS.items():  # fail fast on an unreachable registry, no telemetry
+        os.environ.setdefault(key, value)
     app()

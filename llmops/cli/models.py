@@ -8,6 +8,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from llmops.cli.common import WorkspaceOpt, console, workspace
+from llmops.models.reference import ensure_reference_model
+from llmops.models.spec import DEFAULT_STEPS
+from llmops.registry import connect
 
 app = typer.Typer(help="Base models: build and record the tiny reference model.", no_args_is_help=True)
 
@@ -25,9 +28,6 @@ def bootstrap(
 
     Example: llmops models bootstrap
     """
-    from llmops.models.reference import ensure_reference_model
-    from llmops.models.spec import DEFAULT_STEPS
-
     ws = workspace(ws_path)
     ref = ws.settings.models.reference
     seed = ref.seed if seed is None else seed
@@ -47,8 +47,6 @@ def bootstrap(
         f"  built in {model.build_seconds:.0f} s"
     )
     if register:
-        from llmops.registry import connect
-
         record = connect(ws).models.record(model)
         verb = "registered" if record.created else "already registered"
         out.print(f"  {verb} as {record.name} v{record.version}")

@@ -7,6 +7,9 @@ from typing import Annotated
 import typer
 
 from llmops.cli.common import WorkspaceOpt, console, workspace
+from llmops.names import check_name
+from llmops.promotion import promote as do_promote
+from llmops.promotion import rollback as do_rollback
 
 
 def promote(
@@ -27,9 +30,6 @@ def promote(
 
     Example: llmops promote support-triage --adapter support-triage/2 --prompt support-triage/1 --to canary
     """
-    from llmops.names import check_name
-    from llmops.promotion import promote as do_promote
-
     check_name(route, "route")
     record = do_promote(workspace(ws_path), route, adapter=adapter, prompt=prompt, stage=to, force=force, reason=reason)
     out = console()
@@ -53,9 +53,6 @@ def rollback(
 
     Example: llmops rollback support-triage --reason "canary error rate"
     """
-    from llmops.names import check_name
-    from llmops.promotion import rollback as do_rollback
-
     check_name(route, "route")
     record = do_rollback(workspace(ws_path), route, stage=to, reason=reason)
     console().print(

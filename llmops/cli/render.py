@@ -111,7 +111,7 @@ class RichReporter:
             transient=True,
         )
         progress.start()
-        task = progress.add_task(label, total=total, completed=completed, fields=_fields(fields))
+        task = progress.add_task(label, total=total, completed=int(completed), fields=_fields(fields))
         return _LiveTask(progress, task)
 
     @contextlib.contextmanager

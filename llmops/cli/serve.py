@@ -11,9 +11,6 @@ import typer
 from llmops.cli.common import WorkspaceOpt, console, run_until_stopped, stop_requested, workspace
 from llmops.config.gateway import load_gateway_file
 from llmops.engine import EngineSettings, start_engine
-from llmops.gateway.app import build_app
-from llmops.gateway.resolver import RegistryResolver
-from llmops.gateway.settings import settings_from_file
 from llmops.models.base import locate_base
 
 app = typer.Typer(help="Serve: a vLLM engine (LoRA on) and the OpenAI-compatible gateway.", no_args_is_help=True)
@@ -88,6 +85,11 @@ def gateway(
     Example: LLMOPS_GATEWAY_KEY=… llmops serve gateway --config serving/gateway.yaml
     """
     import uvicorn
+
+    # the gateway's stack (FastAPI, aiohttp, prometheus) loads only when it serves: `llmops --help` stays fast
+    from llmops.gateway.app import build_app
+    from llmops.gateway.resolver import RegistryResolver
+    from llmops.gateway.settings import settings_from_file
 
     ws = workspace(ws_path)
     path = config if config.is_absolute() else (Path.cwd() / config)

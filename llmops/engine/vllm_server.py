@@ -36,18 +36,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from llmops.config.base import StrictModel
 from llmops.errors import ServerError
 from llmops.process import ManagedProcess, http_ok
 
 API_SERVER_MODULE = "vllm.entrypoints.openai.api_server"
 
 
-class EngineSettings(BaseModel):
+class EngineSettings(StrictModel):
     """Everything needed to launch one vLLM OpenAI server."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     model: str = Field(description="base model: a local folder or a hub id")
     host: str = "127.0.0.1"

@@ -7,25 +7,25 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AliasChoices, ConfigDict, Field, ValidationError, model_validator
 
+from llmops.config.base import StrictModel
 from llmops.errors import Problem, ValidationFailed
 
 
-class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class ChatMessage(StrictModel):
     role: str = Field(pattern="^(system|user|assistant)$")
     content: str
 
 
-class Case(BaseModel):
+class Case(StrictModel):
     """One case: prompt variables or messages, the reference answer, optional contexts and group attributes.
 
     Fine-tuning rows are valid cases as they stand: ``target`` is read as ``reference`` and ``meta`` as
     ``attributes``, so a held-out training split is an eval case file without conversion.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = StrictModel.model_config | ConfigDict(populate_by_name=True)
 
     id: str | None = None
     variables: dict[str, Any] | None = None

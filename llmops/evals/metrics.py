@@ -102,9 +102,9 @@ class RagasJudgeScorer:
         from ragas.llms import llm_factory
         from ragas.metrics.collections import AnswerCorrectness, Faithfulness
 
-        key = os.environ.get(judge.api_key_env, "") if judge.api_key_env else "none"
+        key = os.environ.get(judge.api_key_env, "") if judge.api_key_env else ""
         llm = llm_factory(
-            judge.model, provider="openai", client=AsyncOpenAI(base_url=judge.base_url, api_key=key or "none")
+            judge.model, provider="openai", client=AsyncOpenAI(base_url=judge.base_url, api_key=key or "unused")
         )
         self.name = name
         self._metric: Any = (

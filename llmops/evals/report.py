@@ -22,7 +22,7 @@ class EvalOutcome:
     suite_hash: str
     candidate: ReleaseScores
     production: ReleaseScores | None
-    production_source: str  # "record <run id>", "computed in this run", "none"
+    production_source: str  # "record <run id>", "computed in this run", "no production release", …
     gates: list[GateResult]
 
     @property

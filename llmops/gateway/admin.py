@@ -18,9 +18,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException
 
+from llmops.config.base import StrictModel
 from llmops.errors import LlmopsError
 from llmops.gateway.errors import error_body, to_http
 from llmops.gateway.metrics import CONTENT_TYPE, GatewayMetrics
@@ -28,8 +28,8 @@ from llmops.gateway.routes import RouteManager, RouteTable
 from llmops.gateway.upstream import Upstream
 
 
-class WeightsBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class WeightsBody(StrictModel):
+    """``PUT /admin/routes/NAME`` body."""
 
     weights: dict[str, int]
 

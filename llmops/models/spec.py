@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from llmops.models.chat_template import CHAT_TEMPLATE, SPECIAL_TOKENS
+from llmops.models.corpus import pretraining_texts
 
 #: Bump when the build code changes what it produces for the same spec.
 BUILD_FORMAT = 1
@@ -72,8 +73,6 @@ class ReferenceSpec:
 
     def config_hash(self) -> str:
         """Hex sha256 of everything that determines the built files (see the module docstring)."""
-        from llmops.models.corpus import pretraining_texts
-
         corpus = hashlib.sha256()
         for text in pretraining_texts(self.corpus_docs, self.seed):
             corpus.update(text.encode("utf-8") + b"\0")

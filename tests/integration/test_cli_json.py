@@ -67,7 +67,7 @@ def test_prompts_and_adapters_json_and_piped_tables_are_complete(
     table = invoke_llmops("prompts", "list", cwd=root, env=env)
     assert prompt in table.stdout and "…" not in table.stdout, table.stdout
 
-    adapter = f"lora-whose-name-a-table-would-cut-{uuid.uuid4().hex}"
+    adapter = f"lora-whose-name-a-table-would-cut-{uuid.uuid4().hex[:24]}"  # 58 of the 64 characters allowed
     lineage = {
         "llmops.base_model": "reference",
         "llmops.base_model_sha256": "b" * 64,

@@ -21,11 +21,10 @@ from typing import Any
 
 import psutil
 import pytest
-from llmops.adapters.registry import AdapterRegistry
-from llmops.registry.tracking import connect
 
 from llmops.finetune.ray_launcher import RayLauncher
 from llmops.process import free_port, http_ok
+from llmops.registry import connect
 
 pytestmark = pytest.mark.integration
 
@@ -154,7 +153,7 @@ def test_launch_on_ray_registers_an_adapter(ft, ray_head: RayHead, run_llmops: C
     assert f"job {job_id.group(1)}: SUCCEEDED" in launched.stdout
     assert f"registered adapter {ft.adapter('support-triage')}/1" in launched.stdout  # the job's own log
 
-    info = AdapterRegistry(connect(ft.ws), ft.ws).get(f"{ft.adapter('support-triage')}/1")
+    info = connect(ft.ws).adapters.get(f"{ft.adapter('support-triage')}/1")
     assert info.tags["llmops.git_commit"]  # passed along: the uploaded copy has no .git
     assert info.tags["llmops.prompt_version"] == ft.prompt_ref
 
@@ -187,4 +186,4 @@ def test_cancel_stops_the_job_with_a_checkpoint_and_registers_nothing(ft, ray_he
     assert ray.wait(job_id, timeout_s=180, poll_s=0.5) == "STOPPED"
     logs = run_llmops("finetune", "logs", job_id, "--cluster", ray_head.address, cwd=ft.root).stdout
     assert re.search(r"SIGTERM at step \d+/400; checkpoint saved", logs), logs  # graceful: checkpoint, not SIGKILL
-    assert AdapterRegistry(connect(ft.ws), ft.ws).versions(ft.adapter("long")) == []
+    assert connect(ft.ws).adapters.versions(ft.adapter("long")) == []

@@ -10,12 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-from llmops.adapters.registry import LINEAGE_TAGS, AdapterRegistry
-from llmops.prompts.registry import PromptRegistry
-from llmops.registry.tracking import connect
-from rich.console import Console
+from mlflow import MlflowClient
 
 from llmops.errors import ConfigError, ModelError, NotFoundError, ValidationFailed
+from llmops.events import SILENT
 from llmops.finetune.dataset import build_examples
 from llmops.finetune.lineage import EXPERIMENT
 from llmops.finetune.recipe import eval_loss
@@ -23,12 +21,18 @@ from llmops.finetune.rows import PromptRow, read_rows
 from llmops.finetune.runner import RunOptions, run_job
 from llmops.models.reference import load_reference_model
 from llmops.prompts.render import render_messages
+from llmops.registry import connect, tags
 
 pytestmark = pytest.mark.integration
 
 FORBIDDEN = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 STEPS = 4
 Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def mlflow_client(ft: Any) -> MlflowClient:
+    """A raw MLflow client, to check what the run recorded (params, metrics, artifacts)."""
+    return MlflowClient(tracking_uri=ft.ws.tracking_uri, registry_uri=ft.ws.tracking_uri)
 
 
 @pytest.fixture(scope="module")
@@ -65,10 +69,10 @@ def test_example_job_registers_version_1_with_full_lineage(
 ) -> None:
     name = str(trained["name"])
     assert f"registered adapter {name}/1" in str(trained["output"]), trained["output"]
-    client = connect(ft.ws)
-    info = AdapterRegistry(client, ft.ws).get(f"{name}/1")
+    client = mlflow_client(ft)
+    info = connect(ft.ws).adapters.get(f"{name}/1")
     assert info.aliases == ()  # training sets no alias
-    for tag in LINEAGE_TAGS:
+    for tag in tags.LINEAGE:
         if tag != "llmops.init_adapter":
             assert info.tags.get(tag), f"lineage tag {tag} is empty"
     assert not info.tags.get("llmops.init_adapter")  # a fresh LoRA continues nothing
@@ -102,7 +106,7 @@ def test_example_job_registers_version_1_with_full_lineage(
     adapter_files = sorted(a.removeprefix("adapter/") for a in artifacts if a.startswith("adapter/"))
     assert adapter_files == ["adapter_config.json", "adapter_model.safetensors", "llmops-adapter.json"]
     # the registered copy verifies against its sha256 and names standard target modules (vLLM-loadable)
-    local = AdapterRegistry(client, ft.ws).fetch(info, cache_dir=ft.root / ".cache")
+    local = connect(ft.ws).adapters.fetch(info, cache_dir=ft.root / ".cache")
     import json
 
     config = json.loads((local / "adapter_config.json").read_text())
@@ -122,12 +126,12 @@ def test_reloaded_adapter_reproduces_the_final_eval_loss(ft, trained: dict[str, 
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    client = connect(ft.ws)
-    registry = AdapterRegistry(client, ft.ws)
+    client = mlflow_client(ft)
+    registry = connect(ft.ws).adapters
     info = registry.get(f"{trained['name']}/1")
     logged = client.get_run(str(info.run_id)).data.metrics["final_eval_loss"]
     tokenizer = AutoTokenizer.from_pretrained(ft.model_path)
-    prompt = PromptRegistry(client, ft.ws).get(ft.prompt_ref)
+    prompt = connect(ft.ws).prompts.get(ft.prompt_ref)
     rows = read_rows(ft.root / "finetune" / "data" / "support-triage" / "eval.jsonl")
     examples = build_examples(rows, tokenizer, prompt.spec, prompt.version)
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(ft.model_path), str(registry.fetch(info)))
@@ -136,8 +140,7 @@ def test_reloaded_adapter_reproduces_the_final_eval_loss(ft, trained: dict[str, 
 
 def test_registered_adapter_loads_into_vllm_and_changes_the_output(ft, trained: dict[str, object], vllm_engine) -> None:
     """The registered version, fetched and sha256-verified, loads through vLLM's runtime LoRA endpoint."""
-    client = connect(ft.ws)
-    registry = AdapterRegistry(client, ft.ws)
+    registry = connect(ft.ws).adapters
     info = registry.get(f"{trained['name']}/1")
     folder = registry.fetch(info, cache_dir=ft.root / ".adapter-cache")
     loaded = httpx.post(
@@ -147,7 +150,7 @@ def test_registered_adapter_loads_into_vllm_and_changes_the_output(ft, trained: 
     )
     assert loaded.status_code == 200, loaded.text
     try:
-        prompt = PromptRegistry(client, ft.ws).get(ft.prompt_ref)
+        prompt = connect(ft.ws).prompts.get(ft.prompt_ref)
         row = read_rows(ft.root / "finetune" / "data" / "support-triage" / "eval.jsonl").rows[0].data
         assert isinstance(row, PromptRow)
         messages = render_messages(prompt.spec, row.variables)
@@ -188,7 +191,7 @@ def test_adapters_cli_lists_and_shows_lineage(ft, trained: dict[str, object], in
 
 
 def _runs_of(ft, job: str) -> int:
-    client = connect(ft.ws)
+    client = mlflow_client(ft)
     exp = client.get_experiment_by_name(EXPERIMENT)
     if exp is None:
         return 0
@@ -196,7 +199,7 @@ def _runs_of(ft, job: str) -> int:
 
 
 def test_bad_inputs_fail_before_any_work(ft) -> None:
-    quiet = Console(quiet=True)
+    quiet = SILENT
     ft.write_data("finetune/data/bad/train.jsonl", ['{"variables": {"message": "hi"}, "target": "x"}', "", "{oops"])
     bad_data = ft.write_job("bad-data", train="finetune/data/bad/train.jsonl")
     with pytest.raises(ValidationFailed, match=r"finetune/data/bad/train.jsonl:3: malformed JSON"):
@@ -231,9 +234,9 @@ def test_data_warnings_are_refused_unless_allowed_then_logged(ft, invoke_llmops:
     assert "--allow-warnings" in refused.stderr
     assert _runs_of(ft, "warned") == 0
 
-    outcome = run_job(ft.ws, job, RunOptions(allow_warnings=True, max_steps=2), Console(quiet=True))
+    outcome = run_job(ft.ws, job, RunOptions(allow_warnings=True, max_steps=2), SILENT)
     assert outcome.adapter is not None and outcome.adapter.version == 1
-    client = connect(ft.ws)
+    client = mlflow_client(ft)
     run = client.get_run(str(outcome.run_id))
     assert run.data.params["data.warnings"] == "2"
     warnings = client.download_artifacts(run.info.run_id, "data-warnings.txt", str(ft.root / ".dl"))
@@ -255,8 +258,8 @@ def test_init_adapter_continues_a_registered_version(ft, trained: dict[str, obje
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"continues adapter {parent_ref}" in result.stdout
 
-    client = connect(ft.ws)
-    registry = AdapterRegistry(client, ft.ws)
+    client = mlflow_client(ft)
+    registry = connect(ft.ws).adapters
     parent = registry.get(parent_ref)
     child = registry.get(f"{ft.adapter('continued')}/1")
     assert child.tags["llmops.init_adapter"] == f"{parent_ref}@{parent.sha256}"
@@ -275,7 +278,7 @@ def test_init_adapter_continues_a_registered_version(ft, trained: dict[str, obje
 
 
 def test_init_adapter_mismatches_fail_before_any_work(ft, trained: dict[str, object]) -> None:
-    quiet = Console(quiet=True)
+    quiet = SILENT
     parent_ref = f"{trained['name']}/1"
     unknown = ft.write_job("init-unknown", init_adapter=f"{trained['name']}/99")
     with pytest.raises(ConfigError, match=r"finetune/init-unknown.yaml \[init_adapter\]: .*not found"):
