@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
-from llmops.demo import DemoResult, StepResult
 from llmops.registry.audit import settled
+
+if TYPE_CHECKING:  # the demo module loads every stack; its result types are only annotations here
+    from llmops.demo import DemoResult, StepResult
 
 _COLOURS = {"done": "green", "skipped": "dim"}
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -20,7 +22,6 @@ from llmops.cli import prompts as prompts_cli
 from llmops.cli import registry as registry_cli
 from llmops.cli import release as release_cli
 from llmops.cli import serve as serve_cli
-from llmops.cli.auditview import hide_settled_pending
 from llmops.cli.common import (
     JsonOpt,
     WorkspaceOpt,
@@ -32,8 +33,17 @@ from llmops.cli.common import (
     stop_requested,
     workspace,
 )
+from llmops.cli.demoview import hold_until_stopped, print_result, print_step
+from llmops.cli.render import RichReporter
+from llmops.config.workspace import find_root
+from llmops.doctor import run_checks
 from llmops.errors import LlmopsError, ValidationFailed
+from llmops.names import check_name
+from llmops.registry import connect
+from llmops.registry.audit import settled
 from llmops.registry.backend import MLFLOW_PROCESS_DEFAULTS
+from llmops.scaffold import scaffold
+from llmops.validate import validate_workspace
 
 
 def _report(exc: LlmopsError) -> None:
@@ -108,8 +118,6 @@ def init(
 
     Example: llmops init my-app
     """
-    from llmops.scaffold import scaffold
-
     written, skipped = scaffold(directory, force=force)
     out = console()
     for path in written:
@@ -125,9 +133,6 @@ def validate(ws_path: WorkspaceOpt = None) -> None:
 
     Example: llmops validate
     """
-    from llmops.config.workspace import find_root
-    from llmops.validate import validate_workspace
-
     root = ws_path.resolve() if ws_path else find_root()
     checked, problems = validate_workspace(root)
     if problems:
@@ -144,8 +149,6 @@ def doctor(as_json: JsonOpt = False, ws_path: WorkspaceOpt = None) -> None:
     Example: llmops doctor
     Example: llmops doctor --json
     """
-    from llmops.doctor import run_checks
-
     ws = workspace(ws_path)
     with stdout_to_stderr(active=as_json):  # a package that prints while imported must not spoil the JSON
         checks = list(run_checks(ws))
@@ -184,17 +187,12 @@ def audit(
     Example: llmops audit --object support-triage
     Example: llmops audit --json --limit 500
     """
-    from datetime import UTC, datetime
-
-    from llmops.names import check_name
-    from llmops.registry import connect
-
     if object_name:
         check_name(object_name, "object")
     # hiding settled pending records removes up to one record per move: read enough for `limit` moves
     records = connect(workspace(ws_path)).audit.records(object_name, limit=limit if show_all else 2 * limit + 1)
     if not show_all:
-        records = hide_settled_pending(records)[:limit]
+        records = settled(records)[:limit]
     if as_json:
         print_json(
             [
@@ -251,8 +249,7 @@ def demo(
 
     Example: llmops demo
     """
-    from llmops.cli.demoview import hold_until_stopped, print_result, print_step
-    from llmops.cli.render import RichReporter
+    # the demo pulls every stack (torch, aiohttp, ragas, openai): loaded only when it runs
     from llmops.demo import DemoOptions, run_demo
 
     out = console()
@@ -273,8 +270,6 @@ def main() -> None:
     OpenMP's default busy-waiting makes torch threads crawl (10x) on a small machine whose cores are
     shared with other processes (vLLM, MLflow); passive waiting must be set before torch is imported.
     """
-    import os
-
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     for key, value in MLFLOW_PROCESS_DEFAULTS.items():  # fail fast on an unreachable registry, no telemetry
         os.environ.setdefault(key, value)

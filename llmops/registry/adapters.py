@@ -18,12 +18,12 @@ from filelock import FileLock
 
 from llmops.adapters.manifest import verify, write_manifest
 from llmops.errors import IntegrityError, NotFoundError, RegistryError
+from llmops.names import check_name
 from llmops.refs import AdapterRef, check_alias
 from llmops.registry import tags
-from llmops.registry.backend import Backend
+from llmops.registry.backend import Store
 
 if TYPE_CHECKING:
-    from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
 
 ARTIFACT_DIR = "adapter"
@@ -68,20 +68,14 @@ def _info(mv: ModelVersion) -> AdapterVersionInfo:
     )
 
 
-class AdapterStore:
+class AdapterStore(Store):
     """Register, look up, alias and fetch adapter versions of one workspace's registry."""
-
-    def __init__(self, backend: Backend) -> None:
-        self._backend = backend
-
-    @property
-    def _client(self) -> MlflowClient:
-        return self._backend.client
 
     def register(self, name: str, adapter_dir: Path, run_id: str, lineage: dict[str, str]) -> AdapterVersionInfo:
         """Write the manifest, log ``adapter_dir`` as run artifacts and register a new version of ``name``."""
         from mlflow.exceptions import MlflowException
 
+        check_name(name, "adapter")
         self.check_name_free(name)
         sha = write_manifest(adapter_dir, {k: v for k, v in lineage.items() if k in tags.LINEAGE})
         try:

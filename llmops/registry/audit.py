@@ -10,15 +10,15 @@ every machine that shares the registry sees the same history.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
-from llmops.registry.backend import Backend
+from llmops.registry.backend import Store
 from llmops.registry.tags import AUDIT_PREFIX as _PREFIX
 
 if TYPE_CHECKING:
-    from mlflow import MlflowClient
+    pass
 
 AUDIT_EXPERIMENT = "llmops-audit"
 
@@ -67,15 +67,8 @@ class AuditRecord:
         )
 
 
-class AuditStore:
+class AuditStore(Store):
     """Append and list audit records in the workspace registry."""
-
-    def __init__(self, backend: Backend) -> None:
-        self._backend = backend
-
-    @property
-    def _client(self) -> MlflowClient:
-        return self._backend.client
 
     def append(self, record: AuditRecord) -> AuditRecord:
         """Write ``record`` and return it with its record id (the MLflow run id)."""
@@ -107,12 +100,24 @@ def _move(record: AuditRecord) -> tuple[str, str, str, str | None, str | None]:
     return (record.kind, record.object, record.alias, record.from_version, record.to_version)
 
 
-def settled(records: Iterable[AuditRecord]) -> list[AuditRecord]:
-    """``records`` without the write-ahead ``pending`` record of each move whose outcome is recorded.
+def settled(records: Sequence[AuditRecord]) -> list[AuditRecord]:
+    """``records`` (in their order) without the write-ahead "pending" records that an outcome settles.
 
-    A move writes "pending" before it acts, then its outcome, often in the same millisecond (so the two
-    may come back in either order). A pending record with no outcome (a move killed midway) stays.
+    A move (promote, rollback) appends "pending" before it touches any alias, then its outcome ("moved",
+    "rolled-back", "restored"), usually in the same millisecond, so their order cannot be relied on. An
+    outcome settles the latest not yet settled pending record of the same move (kind, object, alias,
+    from, to) written at or before it, so each outcome hides at most one. A pending record nothing
+    settles stays: that move died midway, even when the same move was retried and succeeded later.
     """
-    records = list(records)
-    done = {_move(r) for r in records if r.outcome != "pending"}
-    return [r for r in records if r.outcome != "pending" or _move(r) not in done]
+    unsettled: dict[tuple[str, str, str, str | None, str | None], list[tuple[int, int]]] = {}
+    for i, r in enumerate(records):
+        if r.outcome == "pending":
+            unsettled.setdefault(_move(r), []).append((r.timestamp_ms, i))
+    hidden: set[int] = set()
+    for ts, i in sorted((r.timestamp_ms, i) for i, r in enumerate(records) if r.outcome != "pending"):
+        earlier = [p for p in unsettled.get(_move(records[i]), []) if p[0] <= ts]
+        if earlier:
+            latest = max(earlier)
+            unsettled[_move(records[i])].remove(latest)
+            hidden.add(latest[1])
+    return [r for i, r in enumerate(records) if i not in hidden]

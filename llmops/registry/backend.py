@@ -131,3 +131,14 @@ class Backend:
         return None if exp is None else str(exp.experiment_id)
 
 
+
+
+class Store:
+    """Base of the typed stores: the shared backend and its client."""
+
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
+
+    @property
+    def _client(self) -> MlflowClient:
+        return self._backend.client

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from llmops.errors import NotFoundError
 from llmops.registry import tags
-from llmops.registry.backend import Backend
+from llmops.registry.backend import Store
 from llmops.registry.pointers import release_from_tags, release_tags
 from llmops.release import Release
 
 if TYPE_CHECKING:
-    from mlflow import MlflowClient
+    pass
 
 EVAL_EXPERIMENT = "llmops-evals"
 
@@ -56,15 +56,8 @@ def _record(run: Any) -> EvalRecord:
     )
 
 
-class EvalRecordStore:
+class EvalRecordStore(Store):
     """Write and find eval records."""
-
-    def __init__(self, backend: Backend) -> None:
-        self._backend = backend
-
-    @property
-    def _client(self) -> MlflowClient:
-        return self._backend.client
 
     def log(
         self,

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 
 from llmops.models.reference import ReferenceModel
 from llmops.registry import tags
-from llmops.registry.backend import Backend
+from llmops.registry.backend import Store
 
 if TYPE_CHECKING:
-    from mlflow import MlflowClient
+    pass
 
 MODELS_EXPERIMENT = "llmops-models"
 REFERENCE_NAME = "reference-base"
@@ -30,15 +30,8 @@ class BaseModelRecord:
     created: bool
 
 
-class BaseModelStore:
+class BaseModelStore(Store):
     """Record base models (by sha256) as registered model versions."""
-
-    def __init__(self, backend: Backend) -> None:
-        self._backend = backend
-
-    @property
-    def _client(self) -> MlflowClient:
-        return self._backend.client
 
     def record(self, model: ReferenceModel, *, name: str = REFERENCE_NAME) -> BaseModelRecord:
         """Register ``model`` as a version of ``name`` unless a version with its sha256 exists."""

@@ -25,10 +25,9 @@ from llmops.gitinfo import GitInfo
 from llmops.prompts.spec import PromptSpec
 from llmops.refs import PromptRef, check_alias
 from llmops.registry import tags
-from llmops.registry.backend import Backend
+from llmops.registry.backend import Store
 
 if TYPE_CHECKING:
-    from mlflow import MlflowClient
     from mlflow.entities.model_registry.prompt_version import PromptVersion
 
 
@@ -94,15 +93,8 @@ def _info(pv: PromptVersion) -> PromptVersionInfo:
     )
 
 
-class PromptStore:
+class PromptStore(Store):
     """Read and write prompt versions of one workspace's registry."""
-
-    def __init__(self, backend: Backend) -> None:
-        self._backend = backend
-
-    @property
-    def _client(self) -> MlflowClient:
-        return self._backend.client
 
     # -- reading -----------------------------------------------------------------------------
     def exists(self, name: str) -> bool:

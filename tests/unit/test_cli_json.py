@@ -6,30 +6,29 @@ import json
 import math
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 from rich.table import Table
 
-from llmops.cli.auditview import hide_settled_pending
 from llmops.cli.common import console, iso_utc, print_json
+from llmops.registry.audit import AuditRecord
+from llmops.registry.audit import settled as hide_settled_pending
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 
-@dataclass(frozen=True)
-class Rec:
-    """The audit record fields the audit view reads (a stand-in for the registry's audit record)."""
-
-    outcome: str
-    timestamp_ms: int
-    from_version: str | None = "1"
-    to_version: str | None = "2"
-    kind: str = "release"
-    object: str = "support-triage"
-    alias: str = "production"
+def Rec(  # noqa: N802 - reads like the record it builds
+    outcome: str,
+    timestamp_ms: int,
+    from_version: str | None = "1",
+    to_version: str | None = "2",
+    kind: str = "release",
+    object: str = "support-triage",  # noqa: A002 - the audit record's field name
+    alias: str = "production",
+) -> AuditRecord:
+    return AuditRecord(kind, object, alias, from_version, to_version, "test", outcome=outcome, timestamp_ms=timestamp_ms)
 
 
 def test_a_settled_pending_record_is_hidden_whichever_comes_first() -> None:
