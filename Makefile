@@ -36,6 +36,7 @@ lint: install
 	$(VENV)/bin/ruff check llmops tests bench
 	$(VENV)/bin/ruff format --check llmops tests bench
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) .llmops .pytest_cache .mypy_cache

@@ -84,7 +84,8 @@ def test_eval_run_records_reports_caches_and_gates(
     for name in ("report.json", "report.html", "junit.xml"):
         assert (out / name).is_file()
     report = json.loads((out / "report.json").read_text())
-    assert report["candidate"]["release"]["llmops.release.adapter"] == f"{adapter}/1"
+    assert report["candidate"]["release"]["adapter"] == f"{adapter}/1"
+    assert len(report["candidate"]["release"]["key"]) == 64
     assert report["candidate"]["bias"]["variants"] == len(CASES) * 4
     assert 0.0 <= report["candidate"]["metrics"]["bias_change_rate"] <= 1.0
     assert report["candidate"]["metrics"]["latency_p95_ms"] > 0
