@@ -34,16 +34,6 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
-@pytest.fixture(autouse=True)
-def _restore_environment() -> Iterator[None]:
-    """MLflow's ``set_tracking_uri`` also writes ``MLFLOW_TRACKING_URI`` into ``os.environ``; undo it after
-    each test so a registry chosen by one test never leaks into the next (or into its subprocesses)."""
-    saved = dict(os.environ)
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
-
-
 @dataclass
 class MlflowServer:
     url: str

@@ -246,5 +246,5 @@ def fake_adapter_fixture() -> Callable[..., Path]:
 
 @pytest.fixture(scope="session", name="new_run")
 def new_run_fixture() -> Callable[[Registry], str]:
-    """``new_run(registry)``: the id of a new run in the registry's Default experiment."""
+    """``new_run(registry)``: the id of a new tracked run to register an adapter under."""
     return new_run

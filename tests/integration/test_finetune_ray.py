@@ -178,9 +178,10 @@ def test_cancel_stops_the_job_with_a_checkpoint_and_registers_nothing(ft, ray_he
     job_id = found.group(1)
     ray = RayLauncher(ray_head.address)  # polling in-process; the commands under test run as the real CLI
     deadline = time.monotonic() + 240
-    while "step 10/400" not in ray.logs(job_id) and time.monotonic() < deadline:  # training is under way
+    under_way = re.compile(r"^training: [1-9]\d*/400  loss", re.M)  # a progress line after the first step
+    while not under_way.search(ray.logs(job_id)) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert "step 10/400" in ray.logs(job_id), ray.logs(job_id)
+    assert under_way.search(ray.logs(job_id)), ray.logs(job_id)
     cancelled = run_llmops("finetune", "cancel", job_id, "--cluster", ray_head.address, cwd=ft.root)
     assert cancelled.returncode == 0 and "stop requested" in cancelled.stdout
     assert ray.wait(job_id, timeout_s=180, poll_s=0.5) == "STOPPED"
