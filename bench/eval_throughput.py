@@ -42,7 +42,9 @@ async def one_run(url: str, cases: list[Case], concurrency: int) -> float:
     responder = OpenAIResponder(f"{url}/v1", "base", timeout_s=30)
     started = time.perf_counter()
     try:
-        result = await score_release(suite, cases, ResolvedRelease(Release(base_model="bench"), None, None), responder, OutputCache(None))
+        result = await score_release(
+            suite, cases, ResolvedRelease(Release(base_model="bench"), None, None), responder, OutputCache(None)
+        )
     finally:
         await responder.aclose()
     elapsed = time.perf_counter() - started

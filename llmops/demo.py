@@ -215,7 +215,9 @@ def _canary(st: DemoState) -> StepResult:
     record = promote(st.ws, ROUTE, adapter=st.adapters["good"], prompt=st.prompt, stage="canary", reason="llmops demo")
     status = "skipped" if record.outcome == "unchanged" else "done"
     return StepResult(
-        "promote to canary (10%)", status, f"{st.adapters['good']} + {st.prompt}; evals {', '.join(record.eval_records)}"
+        "promote to canary (10%)",
+        status,
+        f"{st.adapters['good']} + {st.prompt}; evals {', '.join(record.eval_records)}",
     )
 
 

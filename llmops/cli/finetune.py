@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from llmops.cli.common import WorkspaceOpt, console, workspace
+from llmops.cli.common import JsonOpt, WorkspaceOpt, console, print_json, workspace
 from llmops.cli.render import RichReporter
 from llmops.errors import ConfigError, LaunchError
 from llmops.finetune.job import load_job
@@ -131,13 +131,19 @@ def launch(
 
 @app.command()
 def status(
-    job_id: Annotated[str, typer.Argument(help="Submission id printed by `launch`.")], cluster: ClusterOpt
+    job_id: Annotated[str, typer.Argument(help="Submission id printed by `launch`.")],
+    cluster: ClusterOpt,
+    as_json: JsonOpt = False,
 ) -> None:
     """Print a cluster job's state: PENDING, RUNNING, SUCCEEDED, FAILED or STOPPED.
 
-    Example: llmops finetune status llmops-support-triage-1a2b3c4d --cluster http://127.0.0.1:8265
+    Example: llmops finetune status llmops-support-triage-1a2b3c4d --cluster http://127.0.0.1:8265 --json
     """
-    console().print(RayLauncher(cluster).status(job_id))
+    state = RayLauncher(cluster).status(job_id)
+    if as_json:
+        print_json({"job_id": job_id, "cluster": cluster, "status": state})
+        return
+    console().print(state)
 
 
 @app.command()

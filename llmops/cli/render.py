@@ -50,7 +50,7 @@ class _PlainTask:
         self._done = completed
         self._start = completed
         self._t0 = time.monotonic()
-        self._printed = -1.0
+        self._printed = completed
         self._fields: dict[str, str] = {}
         total_text = f"/{total:.0f}" if total else ""
         console.print(f"{label}: {completed:.0f}{total_text}", markup=False, highlight=False)

@@ -202,8 +202,6 @@ def load_gateway_file(path: Path, *, display: str | None = None) -> GatewayFile:
     return load_model(GatewayFile, path, display=display)
 
 
-
-
 def engine_of(target: TargetSpec, engines: Mapping[str, EngineSpec]) -> str:
     """The engine a target runs on (the only engine when it names none)."""
     return target.engine or next(iter(engines))

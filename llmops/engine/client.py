@@ -90,9 +90,7 @@ class EngineClient:
 
     async def unload_adapter(self, lora_name: str) -> None:
         """Unload ``lora_name`` (one the engine does not hold is fine)."""
-        status, answer = await self._transport.request_json(
-            "POST", "/v1/unload_lora_adapter", {"lora_name": lora_name}
-        )
+        status, answer = await self._transport.request_json("POST", "/v1/unload_lora_adapter", {"lora_name": lora_name})
         if status not in (200, 404):
             raise UpstreamError(f"cannot unload adapter {lora_name} ({status}): {str(answer)[:300]}", engine=self.name)
 

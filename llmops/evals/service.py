@@ -79,7 +79,9 @@ def _route_releases(registry: Registry, route: str) -> tuple[Release, Release | 
     recorded = registry.pointers.at_stage(route, "production")
     production = None
     if recorded is not None:
-        production = Release(configured.base_model, recorded.release.adapter, recorded.release.prompt, configured.params)
+        production = Release(
+            configured.base_model, recorded.release.adapter, recorded.release.prompt, configured.params
+        )
     return configured, production, engine.url
 
 

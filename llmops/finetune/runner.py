@@ -269,7 +269,9 @@ def run_job(ws: Workspace, job_path: Path, options: RunOptions, reporter: Report
     """Check, train and register one job; see the module docstring. Progress goes to ``reporter``."""
     main = _is_main_process()
     registry = connect(ws)
-    prepared = prepare(ws, job_path, options, registry, reporter if main else SILENT)
+    if not main:
+        reporter = SILENT  # rank 0 of a torchrun job speaks for all of them
+    prepared = prepare(ws, job_path, options, registry, reporter)
     _describe(prepared, reporter)
     state = JobState(ws, prepared.name)
     if not main:  # other ranks of a torchrun job train alongside rank 0, which holds the lock and the state

@@ -251,7 +251,12 @@ class ChatCompletions:
                 resp.abort()  # the engine stops generating for a closed connection
 
     async def _unary(
-        self, resp: UpstreamResponse, release: ServedTarget, headers: list[tuple[bytes, bytes]], send: Send, out: Outcome
+        self,
+        resp: UpstreamResponse,
+        release: ServedTarget,
+        headers: list[tuple[bytes, bytes]],
+        send: Send,
+        out: Outcome,
     ) -> None:
         data = await resp.read()
         resp.release()

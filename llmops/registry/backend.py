@@ -131,8 +131,6 @@ class Backend:
         return None if exp is None else str(exp.experiment_id)
 
 
-
-
 class Store:
     """Base of the typed stores: the shared backend and its client."""
 

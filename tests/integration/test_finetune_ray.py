@@ -6,6 +6,7 @@ processes whose command line names that temp dir, and their descendants), never 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -159,6 +160,8 @@ def test_launch_on_ray_registers_an_adapter(ft, ray_head: RayHead, run_llmops: C
 
     status = run_llmops("finetune", "status", job_id.group(1), "--cluster", ray_head.address, cwd=ft.root)
     assert status.returncode == 0 and status.stdout.strip() == "SUCCEEDED"
+    as_json = run_llmops("finetune", "status", job_id.group(1), "--cluster", ray_head.address, "--json", cwd=ft.root)
+    assert json.loads(as_json.stdout) == {"job_id": job_id.group(1), "cluster": ray_head.address, "status": "SUCCEEDED"}
     logs = run_llmops("finetune", "logs", job_id.group(1), "--cluster", ray_head.address, cwd=ft.root)
     assert "registered adapter" in logs.stdout
     unknown = run_llmops("finetune", "status", "llmops-nope-00000000", "--cluster", ray_head.address, cwd=ft.root)

@@ -28,7 +28,9 @@ def Rec(  # noqa: N802 - reads like the record it builds
     object: str = "support-triage",  # noqa: A002 - the audit record's field name
     alias: str = "production",
 ) -> AuditRecord:
-    return AuditRecord(kind, object, alias, from_version, to_version, "test", outcome=outcome, timestamp_ms=timestamp_ms)
+    return AuditRecord(
+        kind, object, alias, from_version, to_version, "test", outcome=outcome, timestamp_ms=timestamp_ms
+    )
 
 
 def test_a_settled_pending_record_is_hidden_whichever_comes_first() -> None:
@@ -115,6 +117,7 @@ def test_piped_tables_are_not_cut_to_80_columns(capsys: pytest.CaptureFixture[st
         ["eval", "show"],
         ["audit"],
         ["doctor"],
+        ["finetune", "status"],
     ],
 )
 def test_every_list_show_and_status_command_takes_json(command: list[str], tmp_path: Path, invoke_llmops: Cli) -> None:
