@@ -486,13 +486,17 @@ def _model_path(given: str | None) -> str:
     raise SystemExit("cannot find llmops' resolve_base; pass --model")
 
 
+def _short(dtype: str) -> str:
+    return {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}.get(dtype, dtype)
+
+
 def _precision(r: dict[str, Any]) -> str:
     compute = r["ran"]["compute"]
     if not compute:
         return "?"
     if compute["autocast"] != "off":
-        return f"{compute['autocast']} autocast ({compute['weight_dtype']} weights)"
-    return compute["output_dtype"]
+        return f"{_short(compute['autocast'])} autocast, {_short(compute['weight_dtype'])} weights"
+    return f"{_short(compute['output_dtype'])}, no autocast"
 
 
 def _checkpointing(r: dict[str, Any]) -> str:
@@ -572,13 +576,22 @@ def report(args: argparse.Namespace, model: str, runs: dict[str, list[dict[str, 
             ratio = f" {mine['tokens_per_s'] / r['tokens_per_s']:.2f}x" if mine and name != "llmops" else ""
             cells.append(f"r{r['round']} {r['tokens_per_s']:,.0f}{ratio} (load {r['loadavg_1m']:.1f})")
         print(f"  {name:<16}" + "; ".join(cells))
+    spread = {
+        n: max(r["tokens_per_s"] for r in rs) / min(r["tokens_per_s"] for r in rs) for n, rs in runs.items() if rs
+    }
+    unsteady = [f"{n} {x:.1f}x" for n, x in spread.items() if x > 1.3]
+    if unsteady:
+        print(
+            f"  rounds disagree (best/worst: {', '.join(unsteady)}): something else used the CPU; with every core "
+            "busy a 2-thread run can slow 10x or more. Rerun on a quiet machine or with more --rounds."
+        )
     print()
     print("what each contender really ran (measured in its process during training):")
-    print(f"  {'contender':<16}{'precision':<34}{'grad ckpt':<18}{'rows x length':<16}{'padding':>8}  batching")
+    print(f"  {'contender':<16}{'precision':<29}{'grad ckpt':<18}{'rows x length':<16}{'padding':>8}  batching")
     for name, r in results.items():
         share = r["ran"]["padding_share"]
         print(
-            f"  {name:<16}{_precision(r):<34}{_checkpointing(r):<18}{_rows(r):<16}"
+            f"  {name:<16}{_precision(r):<29}{_checkpointing(r):<18}{_rows(r):<16}"
             f"{(f'{share:.0%}' if share is not None else '?'):>8}  {r['ran']['batching']}"
         )
     for name, r in results.items():

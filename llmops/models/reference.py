@@ -22,13 +22,14 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock, Timeout
 
 from llmops.errors import ModelError
+from llmops.models.build_process import build_in_child
 from llmops.models.hashing import directory_sha256
 from llmops.models.spec import DEFAULT_STEPS, Progress, ReferenceSpec
 
@@ -109,11 +110,7 @@ def _resolve_spec(seed: int | None, steps: int | None, spec: ReferenceSpec | Non
 
 def _build(folder: Path, spec: ReferenceSpec, progress: Progress | None, *, isolated: bool) -> dict[str, float]:
     if isolated:
-        from llmops.models.build_process import build_in_child
-
         return build_in_child(folder, spec, progress)
-    from dataclasses import asdict
-
     from llmops.models.pretrain import build_into  # torch + transformers: import only when building
 
     return asdict(build_into(folder, spec, progress))

@@ -65,6 +65,6 @@ def test_demo_runs_end_to_end_and_a_rerun_registers_nothing(
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert second_s < first_s
     for step in ("reference model", "push + promote prompts", "fine-tune adapters", "promote to canary"):
-        line = next(line for line in second.stdout.splitlines() if step in line)
+        line = next(line for line in second.stdout.splitlines() if f"  {step}: " in line)
         assert line.strip().startswith("skipped"), line
     assert "0 new version(s)" in second.stdout
