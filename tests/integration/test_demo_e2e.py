@@ -7,6 +7,7 @@ runs, is idempotent, and prints its summary; `make demo` shows the real gates at
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import time
@@ -65,6 +66,7 @@ def test_demo_runs_end_to_end_and_a_rerun_registers_nothing(
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert second_s < first_s
     for step in ("reference model", "push + promote prompts", "fine-tune adapters", "promote to canary"):
-        line = next(line for line in second.stdout.splitlines() if f"  {step}: " in line)
+        # a step's result line: "<status>  <step>…: <detail>  (N s)"
+        line = next(line for line in second.stdout.splitlines() if re.match(rf"^\s*\w+  {re.escape(step)}", line))
         assert line.strip().startswith("skipped"), line
     assert "0 new version(s)" in second.stdout
