@@ -18,10 +18,14 @@ same per-device batch size and number of optimizer steps:
 * ``llmops-bf16``    (only with ``--only``) the recipe with ``precision: bf16``, i.e. bf16 autocast on CPU.
 
 Why the precision matters so much on a CPU: bf16 autocast is fast only where the CPU has bf16 units
-(x86 ``avx512_bf16`` / ``amx_bf16``). With them a bf16 matmul here ran ~2x faster than fp32; with AVX-512
-but no bf16 units (oneDNN converts) ~2.7x slower; on an AVX2-only CPU (no oneDNN bf16 kernels) ~10x
-slower. So ``trl-defaults``, and every ratio against it, depends on the CPU model, not only on the core
-count: the bench measures a bf16/fp32 matmul probe and prints the CPU's flags next to the figures.
+(x86 ``avx512_bf16`` / ``amx_bf16``). On a 2-core AMD EPYC with ``avx512_bf16``, a linear layer under bf16
+autocast (forward + backward, casts included) took 0.6-1.1x the time of fp32 and ``trl-defaults`` ran as
+fast as ``trl-fp32``; with oneDNN limited to AVX-512 without bf16 (``ONEDNN_MAX_CPU_ISA=AVX512_CORE``) it
+took 2.7x and TRL's defaults ran 1.7x slower than with ``bf16=False``; limited to AVX2 (no bf16 kernels)
+6.5x, and TRL's defaults ran 8x slower. So ``trl-defaults``, and every ratio against it, depends on the
+CPU model, not only on the core count: the bench runs that probe and prints the CPU's flags next to the
+figures. Absolute tokens/s also depend on ``OMP_WAIT_POLICY`` (``PASSIVE``, as ``make`` exports it, gave
+~40% fewer tokens/s than unset on that machine) and, most of all, on other work on the cores.
 
 What each contender *really* ran with is measured inside its process and printed, not taken from its
 settings: the autocast state and the dtype of a linear layer's output during the training forward,

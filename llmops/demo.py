@@ -38,7 +38,7 @@ from llmops.prompts.api import promote as promote_prompt
 from llmops.prompts.files import discover, load_checked
 from llmops.refs import AdapterRef, PromptRef
 from llmops.registry import Registry, connect, tags
-from llmops.registry.audit import AuditRecord
+from llmops.registry.audit import AuditRecord, settled
 
 ROUTE = "support-triage"
 SUITE = Path("evals/support-triage.yaml")
@@ -67,7 +67,7 @@ class DemoResult:
     scores: dict[str, dict[str, float]] = field(default_factory=dict)
     verdicts: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    audit: list[AuditRecord] = field(default_factory=list)
+    audit: list[AuditRecord] = field(default_factory=list)  # the route's recent moves, each once (settled)
     engine_url: str = ""
     gateway_url: str = ""
     tracking_uri: str = ""
@@ -252,8 +252,8 @@ def _production(st: DemoState) -> StepResult:
 
 
 def _audit(st: DemoState) -> StepResult:
-    st.result.audit = st.registry.audit.records(ROUTE, limit=16)
-    return StepResult("audit trail", "done", f"recent records for {ROUTE}")
+    st.result.audit = settled(st.registry.audit.records(ROUTE, limit=16))[:8]
+    return StepResult("audit trail", "done", f"{len(st.result.audit)} recent record(s) for {ROUTE}")
 
 
 STEPS: tuple[Callable[[DemoState], StepResult], ...] = (_bootstrap, _prompts, _finetune)

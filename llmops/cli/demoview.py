@@ -9,8 +9,6 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
-from llmops.registry.audit import settled
-
 if TYPE_CHECKING:  # the demo module loads every stack; its result types are only annotations here
     from llmops.demo import DemoResult, StepResult
 
@@ -24,7 +22,7 @@ def print_step(out: Console, result: StepResult) -> None:
 
 
 def print_audit(out: Console, result: DemoResult) -> None:
-    for r in settled(result.audit)[:8]:
+    for r in result.audit:
         forced = " (forced)" if r.forced else ""
         out.print(
             f"  {r.actor:>18} {r.kind:<7} {r.alias:<10} v{r.from_version or '-'} → v{r.to_version}  {r.outcome}{forced}"
