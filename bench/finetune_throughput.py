@@ -50,7 +50,6 @@ Usage: python bench/finetune_throughput.py [--steps 12] [--batch-size 4] [--only
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import platform
@@ -344,8 +343,7 @@ def _common_args(out: str, steps: int, batch: int, seed: int) -> dict[str, Any]:
 def run_llmops(
     model_path: str, steps: int, batch: int, max_len: int, out: str, *, checkpointing: bool, precision: str = "auto"
 ) -> tuple[Any, dict[str, Any]]:
-    import dataclasses
-
+    from llmops.finetune.job import TrainingSettings, load_job
     from llmops.finetune.recipe import RecipeConfig, train
 
     tokenizer, examples = _examples(model_path, steps * batch)
@@ -358,15 +356,8 @@ def run_llmops(
         "precision": precision,
     }
     where: dict[str, Any] = {"base_model_path": model_path, "base_model_label": "bench", "output_dir": Path(out)}
-    if "training" in {f.name for f in dataclasses.fields(RecipeConfig)}:  # RecipeConfig(lora=..., training=...)
-        from llmops.finetune.job import TrainingSettings, load_job
-
-        lora = load_job(Path(os.environ.get("BENCH_JOB", JOB))).lora
-        cfg = RecipeConfig(**where, lora=lora, training=TrainingSettings(**settings))
-    else:  # RecipeConfig with flat fields
-        lora_kw = lora_settings()
-        flat = {"lora_r": lora_kw["r"], **{k: lora_kw[k] for k in ("lora_alpha", "lora_dropout", "target_modules")}}
-        cfg = RecipeConfig(**where, **flat, **settings)
+    lora = load_job(Path(os.environ.get("BENCH_JOB", JOB))).lora
+    cfg = RecipeConfig(**where, lora=lora, training=TrainingSettings(**settings))
     probe = _probe()
     result = train(cfg, tokenizer, examples, extra_callbacks=[probe])
     return probe, {"recipe_precision": result.precision, "recipe_batching": result.batching}
@@ -479,15 +470,9 @@ def _model_path(given: str | None) -> str:
     if given:
         return given
     from llmops.config.workspace import load_workspace
+    from llmops.models.base import locate_base
 
-    # the module moved (llmops.finetune.base_model -> llmops.models.base); take whichever this tree has
-    for module in ("llmops.models.base", "llmops.finetune.base_model"):
-        try:
-            resolve_base = importlib.import_module(module).resolve_base
-        except (ImportError, AttributeError):
-            continue
-        return str(resolve_base(load_workspace(REPO), "reference").path)
-    raise SystemExit("cannot find llmops' resolve_base; pass --model")
+    return locate_base(load_workspace(REPO), "reference")
 
 
 def _short(dtype: str) -> str:
