@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pytest
@@ -248,3 +248,16 @@ def fake_adapter_fixture() -> Callable[..., Path]:
 def new_run_fixture() -> Callable[[Registry], str]:
     """``new_run(registry)``: the id of a new tracked run to register an adapter under."""
     return new_run
+
+
+@pytest.fixture(scope="module")
+def ft(
+    request: pytest.FixtureRequest,
+    mlflow_server: Any,
+    tiny_model_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    make_finetune_workspace: Callable[..., Any],
+) -> Any:
+    """A fine-tuning workspace (``FinetuneWorkspace`` in tests/conftest.py) shared by one test module's tests."""
+    folder = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
+    return make_finetune_workspace(folder / "ws", mlflow_server, tiny_model_path)

@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
@@ -126,17 +125,6 @@ def ray_head() -> Iterator[RayHead]:
         for pid in head.pids:
             assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
         shutil.rmtree(temp_dir, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def ft(
-    mlflow_server,
-    tiny_model_path: Path,
-    tmp_path_factory: pytest.TempPathFactory,
-    make_finetune_workspace: Callable[..., Any],
-) -> Any:
-    """A fine-tuning workspace (``FinetuneWorkspace`` in tests/conftest.py) shared by this module's tests."""
-    return make_finetune_workspace(tmp_path_factory.mktemp("ft-ray") / "ws", mlflow_server, tiny_model_path)
 
 
 def test_launch_on_ray_registers_an_adapter(ft, ray_head: RayHead, run_llmops: Cli) -> None:

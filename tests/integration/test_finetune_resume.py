@@ -27,17 +27,6 @@ MAX_STEPS = 12
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 
-@pytest.fixture(scope="module")
-def ft(
-    mlflow_server,
-    tiny_model_path: Path,
-    tmp_path_factory: pytest.TempPathFactory,
-    make_finetune_workspace: Callable[..., Any],
-) -> Any:
-    """A fine-tuning workspace (``FinetuneWorkspace`` in tests/conftest.py) shared by this module's tests."""
-    return make_finetune_workspace(tmp_path_factory.mktemp("ft-resume") / "ws", mlflow_server, tiny_model_path)
-
-
 def start(llmops_bin: str, ft: Any, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "PYTHONUNBUFFERED": "1", **ft.env}
     return subprocess.Popen(

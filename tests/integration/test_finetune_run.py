@@ -36,17 +36,6 @@ def mlflow_client(ft: Any) -> MlflowClient:
 
 
 @pytest.fixture(scope="module")
-def ft(
-    mlflow_server,
-    tiny_model_path: Path,
-    tmp_path_factory: pytest.TempPathFactory,
-    make_finetune_workspace: Callable[..., Any],
-) -> Any:
-    """A fine-tuning workspace (``FinetuneWorkspace`` in tests/conftest.py) shared by this module's tests."""
-    return make_finetune_workspace(tmp_path_factory.mktemp("ft") / "ws", mlflow_server, tiny_model_path)
-
-
-@pytest.fixture(scope="module")
 def trained(ft, invoke_llmops: Cli) -> dict[str, object]:
     """The example job, trained once for the tests of this module (in-process: same code as the CLI)."""
     ft.write_job("support-triage")
