@@ -24,10 +24,6 @@ from llmops.errors import LlmopsError
 from llmops.refs import AdapterRef, PromptRef
 
 
-def _frozen(params: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    return MappingProxyType(dict(params or {}))
-
-
 @dataclass(frozen=True)
 class Release:
     """What serves a request; ``adapter=None`` is the base model alone, ``prompt=None`` sends messages as given."""
@@ -39,7 +35,7 @@ class Release:
 
     def __post_init__(self) -> None:
         if not isinstance(self.params, MappingProxyType):
-            object.__setattr__(self, "params", _frozen(self.params))
+            object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
 
     @classmethod
     def of(
@@ -54,7 +50,7 @@ class Release:
             base_model=base_model,
             adapter=AdapterRef.parse(adapter) if isinstance(adapter, str) else adapter,
             prompt=PromptRef.parse(prompt) if isinstance(prompt, str) else prompt,
-            params=_frozen(params),
+            params=params or {},
         )
 
     @property

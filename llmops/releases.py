@@ -1,10 +1,10 @@
 """Route → release: which release a target of ``serving/gateway.yaml`` serves.
 
-One rule, used by the gateway's refresher, ``llmops eval run`` (a suite that targets a route) and
-promotion: a target that names a stage (``release: production``) serves the route's release recorded
-at that stage by ``llmops promote``; until one is recorded it falls back to its own ``adapter:`` and
-``prompt:``. A target without ``release:`` serves its own references. The target's ``params`` are the
-release's params.
+The rule (:func:`target_release`, used by the gateway's refresher): a target that names a stage
+(``release: production``) serves the route's release recorded at that stage by ``llmops promote``;
+until one is recorded it falls back to its own ``adapter:`` and ``prompt:``. A target without
+``release:`` serves its own references (:func:`configured_release`, also the candidate of an eval
+suite that targets the route). The target's ``params`` are the release's params.
 """
 
 from __future__ import annotations

@@ -1,1 +1,1 @@
-"""Base models: the reference model built here (corpus, tokenizer, pretraining, cache) and the catalog."""
+"""Base models: the reference model built here (corpus, tokenizer, pretraining, cache) and the one base-model resolver."""

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from llmops.config.workspace import Workspace
-from llmops.errors import NotFoundError, RegistryError
+from llmops.errors import RegistryError
 from llmops.process import http_ok
 
 if TYPE_CHECKING:
@@ -90,8 +90,6 @@ class Backend:
         try:
             yield
         except (MlflowException, OSError) as exc:
-            if isinstance(exc, NotFoundError):
-                raise
             self.fail(what, exc)
 
     def lookup(self, what: str, fn: Callable[[], T]) -> T | None:
