@@ -6,6 +6,19 @@ It answers like vLLM's OpenAI server, only instantly: ``POST /v1/chat/completion
 vLLM's ``/v1/load_lora_adapter`` / ``/v1/unload_lora_adapter`` (which it merely records).
 ``GET /fake/stats`` counts requests and streams the client abandoned.
 
+Faults, for the gateway's fault tests: ``POST /fake/fault`` with ``{"mode": M, ...}`` (or ``--fault M``
+at start) makes the next chat requests (all, or ``"times": N``) misbehave; ``{"mode": "none"}`` ends it.
+Modes: ``reset`` (send ``after`` body parts, then a TCP reset), ``hang`` (send the headers and ``after``
+body parts, then nothing, forever), ``stall`` (send nothing at all), ``trickle`` (the whole answer,
+``piece`` bytes every ``gap_ms``), ``slow`` (one SSE event every ``gap_ms``). A faulty stream has
+``chunks`` content events (default 4) ``t0 t1 …``; a unary answer is sent in two parts.
+
+Like vLLM, it answers ``null`` where OpenAI's schema has an optional, non-nullable field: a unary
+answer is shaped like vLLM's ``ChatCompletionResponse.model_dump()`` (``annotations``,
+``function_call``, ``prompt_tokens_details``, ``system_fingerprint`` … all ``null``); in a stream,
+the first event and the usage event carry such nulls too (content events stay lean, as vLLM's do).
+The gateway normalises them away (llmops/gateway/openai_schema.py).
+
 Run: ``python bench/fake_upstream.py --port 9000 [--chunks 64 --interval-ms 20]``.
 """
 
@@ -13,6 +26,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import socket
+import struct
 import time
 from typing import Any
 
@@ -31,6 +46,8 @@ class State:
         self.requests = 0
         self.streams_started = 0
         self.streams_abandoned = 0
+        self.last_abandoned_at = 0.0  # time.time() of the last abandoned stream/faulty answer
+        self.fault: dict[str, Any] = {}
 
 
 def _response(status: int, body: bytes, content_type: bytes = b"application/json") -> bytes:
@@ -68,6 +85,7 @@ class FakeEngine(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self.streaming is not None and not self.streaming.done():
             self.state.streams_abandoned += 1
+            self.state.last_abandoned_at = time.time()
             self.streaming.cancel()
 
     # -- httptools callbacks ------------------------------------------------------------------
@@ -104,12 +122,16 @@ class FakeEngine(asyncio.Protocol):
             req = orjson.loads(b"".join(self.body))
             found = self.state.adapters.pop(req["lora_name"], None)
             self.transport.write(_response(200 if found else 404, b'"ok"'))
+        elif path == b"/fake/fault" and method == b"POST":
+            self.state.fault = orjson.loads(b"".join(self.body))
+            self.transport.write(_response(200, b'"ok"'))
         elif path == b"/fake/stats":
             s = self.state
             stats = {
                 "requests": s.requests,
                 "streams_started": s.streams_started,
                 "streams_abandoned": s.streams_abandoned,
+                "last_abandoned_at": s.last_abandoned_at,
             }
             self.transport.write(_response(200, orjson.dumps(stats)))
         else:
@@ -124,17 +146,36 @@ class FakeEngine(asyncio.Protocol):
             err = {"error": {"message": f"The model `{model}` does not exist.", "type": "NotFoundError", "code": 404}}
             self.transport.write(_response(404, orjson.dumps(err)))
             return
+        if self.take_fault():
+            self.streaming = asyncio.get_running_loop().create_task(self.faulty(req, model, self.state.fault))
+            return
         if req.get("stream"):
             self.state.streams_started += 1
             self.streaming = asyncio.get_running_loop().create_task(self.stream(req, model))
             return
+        message = {
+            "role": "assistant",
+            "content": CONTENT,
+            "refusal": None,
+            "annotations": None,
+            "audio": None,
+            "function_call": None,
+            "tool_calls": [],
+            "reasoning_content": None,
+        }
         body = {
             "id": "chatcmpl-fake",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": CONTENT}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 12, "completion_tokens": 20, "total_tokens": 32},
+            "choices": [
+                {"index": 0, "message": message, "logprobs": None, "finish_reason": "stop", "stop_reason": None}
+            ],
+            "service_tier": None,
+            "system_fingerprint": None,
+            "usage": {"prompt_tokens": 12, "total_tokens": 32, "completion_tokens": 20, "prompt_tokens_details": None},
+            "prompt_logprobs": None,
+            "kv_transfer_params": None,
         }
         self.transport.write(_response(200, orjson.dumps(body)))
 
@@ -144,23 +185,89 @@ class FakeEngine(asyncio.Protocol):
         n = min(int(req.get("max_tokens") or self.state.chunks), self.state.chunks)
         t.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
         base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
-        first = {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}
+        delta = {"role": "assistant", "content": "", "tool_calls": None, "function_call": None}
+        first = {
+            **base,
+            "system_fingerprint": None,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}],
+        }
         t.write(_chunked(b"data: " + orjson.dumps(first) + b"\n\n"))
         for i in range(n):
             if self.state.interval_s:
                 await asyncio.sleep(self.state.interval_s)
             finish = "length" if i == n - 1 else None
-            chunk = {**base, "choices": [{"index": 0, "delta": {"content": f"t{i} "}, "finish_reason": finish}]}
+            choice = {"index": 0, "delta": {"content": f"t{i} "}, "logprobs": None, "finish_reason": finish}
+            chunk = {**base, "choices": [choice]}
             t.write(_chunked(b"data: " + orjson.dumps(chunk) + b"\n\n"))
         if (req.get("stream_options") or {}).get("include_usage"):
             usage = {
                 **base,
                 "choices": [],
-                "usage": {"prompt_tokens": 12, "completion_tokens": n, "total_tokens": 12 + n},
+                "usage": {
+                    "prompt_tokens": 12,
+                    "completion_tokens": n,
+                    "total_tokens": 12 + n,
+                    "prompt_tokens_details": None,
+                },
             }
             t.write(_chunked(b"data: " + orjson.dumps(usage) + b"\n\n"))
         t.write(_chunked(b"data: [DONE]\n\n") + b"0\r\n\r\n")
         self.streaming = None
+
+    # -- faults (POST /fake/fault) -----------------------------------------------------------------
+    def take_fault(self) -> bool:
+        fault = self.state.fault
+        if fault.get("mode", "none") == "none":
+            return False
+        if "times" in fault:
+            if fault["times"] <= 0:
+                return False
+            fault["times"] -= 1
+        return True
+
+    async def faulty(self, req: dict[str, Any], model: str, fault: dict[str, Any]) -> None:
+        assert self.transport is not None
+        t, mode, gap = self.transport, fault["mode"], fault.get("gap_ms", 100) / 1000
+        if mode == "stall":
+            await asyncio.Event().wait()  # ends only when the client goes away
+        base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+        if req.get("stream"):
+            n = min(int(req.get("max_tokens") or 4), fault.get("chunks", 4))
+            events = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}]
+            events += [{**base, "choices": [{"index": 0, "delta": {"content": f"t{i} "}}]} for i in range(n)]
+            parts = [_chunked(b"data: " + orjson.dumps(e) + b"\n\n") for e in events]
+            parts += [_chunked(b"data: [DONE]\n\n") + b"0\r\n\r\n"]
+            head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+        else:
+            message = {"role": "assistant", "content": CONTENT}
+            answer = {**base, "object": "chat.completion", "choices": [{"index": 0, "message": message}]}
+            body = orjson.dumps({**answer, "usage": {"prompt_tokens": 12, "completion_tokens": 20}})
+            parts = [body[: len(body) // 2], body[len(body) // 2 :]]
+            head = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body)
+        if mode == "trickle":
+            data, piece = head + b"".join(parts), int(fault.get("piece", 16))
+            for i in range(0, len(data), piece):
+                if i:
+                    await asyncio.sleep(gap)
+                t.write(data[i : i + piece])
+        else:
+            t.write(head)
+            for i, part in enumerate(parts):
+                if mode in ("hang", "reset") and i >= fault.get("after", 2):
+                    break
+                if mode == "slow" and i:
+                    await asyncio.sleep(gap)
+                t.write(part)
+            if mode == "hang":
+                await asyncio.Event().wait()
+            if mode == "reset":
+                await asyncio.sleep(0.05)  # let the parts go out first
+                sock = t.get_extra_info("socket")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.streaming = None  # a reset is no abandoned stream
+                t.abort()  # closing with linger 0 sends a TCP reset
+        if self.streaming is asyncio.current_task():  # the next request on this connection may have begun
+            self.streaming = None
 
 
 async def serve(host: str, port: int, state: State) -> None:
@@ -178,8 +285,10 @@ def main() -> None:
     parser.add_argument("--model", default="base")
     parser.add_argument("--chunks", type=int, default=16, help="content events per stream (at most max_tokens)")
     parser.add_argument("--interval-ms", type=float, default=0.0, help="pause before each content event")
+    parser.add_argument("--fault", default="none", help="fault mode from the start (see POST /fake/fault)")
     args = parser.parse_args()
     state = State(args.model, args.chunks, args.interval_ms / 1000)
+    state.fault = {"mode": args.fault}
     try:
         import uvloop
 

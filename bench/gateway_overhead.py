@@ -15,7 +15,13 @@ Targets (DESIGN.md): added p50 <= 1 ms at c=1; >= 2,000 req/s at c=32; RSS <= 20
 added TTFT <= 1 ms; no re-buffering. On a shared 2-core machine the client, engines and gateway
 compete for CPU: ``--pin`` puts the gateway on CPU 0 and everything else on CPU 1.
 
-Run: ``.venv/bin/python bench/gateway_overhead.py [--duration 10] [--pin] [--soak 300]``
+``--soak SECONDS`` runs a soak instead: the gateway at concurrency 32 for that long, printing every
+minute (``--soak-interval``) its RSS, open files, threads and asyncio tasks (read from inside the
+gateway process through a bench-only ``GET /bench/tasks`` the benchmark wraps around the app), the
+requests and errors of the minute; at the end, RSS growth from minute 5 to the end (for runs shorter
+than 30 minutes: from the sample at 1/6 of the run). Targets: 0 errors, growth <= 10%.
+
+Run: ``.venv/bin/python bench/gateway_overhead.py [--duration 10] [--pin]`` or ``… --soak 1800``
 """
 
 from __future__ import annotations
@@ -43,7 +49,23 @@ MESSAGE = "Hello, I was charged twice for order 1234 and I would like a refund a
 
 
 # -- the gateway under test (run in its own process) ---------------------------------------------------
-def serve_gateway(config: Path, port: int) -> None:
+class TaskCount:
+    """Bench-only wrapper: ``GET /bench/tasks`` answers the number of asyncio tasks in the gateway process."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/bench/tasks":
+            body = orjson.dumps({"tasks": len(asyncio.all_tasks())})
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+
+def serve_gateway(config: Path, port: int, count_tasks: bool = False) -> None:
     import uvicorn
 
     from llmops.config.gateway import load_gateway_file
@@ -53,7 +75,9 @@ def serve_gateway(config: Path, port: int) -> None:
 
     spec = load_gateway_file(config)
     settings = settings_from_file(spec, home=config.parent, env={"BENCH_KEY": KEY})
-    app = build_app(settings, StaticResolver.from_prompt_dir(REPO / "prompts"))
+    app: Any = build_app(settings, StaticResolver.from_prompt_dir(REPO / "prompts"))
+    if count_tasks:
+        app = TaskCount(app)
     uvicorn.run(
         app, host="127.0.0.1", port=port, loop="uvloop", http="httptools", access_log=False, log_level="warning"
     )
@@ -420,19 +444,85 @@ async def measure(
         "warm_direct_ttft_ms": statistics.median(warm_d) * 1e3,
         "warm_gateway_ttft_ms": statistics.median(warm_g) * 1e3,
     }
-    if args.soak:  # memory under sustained load: the gateway at c=32 for --soak seconds, RSS sampled throughout
-        soak_rps, soak_err, _ = await throughput(gw, lambda i: requests[i % 4096], args.concurrency, args.soak)
-        results["soak"] = {
-            "seconds": args.soak,
-            "rps": soak_rps,
-            "requests": int(soak_rps * args.soak),
-            "errors": soak_err,
-        }
     sampler.stop.set()
     sampler.join()
     rss = [s for _, s in sampler.samples]
     results["rss_mb"] = {"start": rss[0] / 2**20, "peak": max(rss) / 2**20, "end": rss[-1] / 2**20}
     return results
+
+
+async def soak(args: argparse.Namespace, gw: int, gw_pid: int) -> dict[str, Any]:
+    """The gateway at ``args.concurrency`` for ``args.soak`` seconds; one line of figures per interval."""
+    requests = gateway_requests(4096)
+    proc = psutil.Process(gw_pid)
+    counts = {"requests": 0, "errors": 0}
+    deadline = time.monotonic() + args.soak
+    samples: list[dict[str, Any]] = []
+
+    async def worker(k: int) -> None:
+        conn, i = await Conn.open(gw), k
+        while time.monotonic() < deadline:
+            try:
+                status, _ = await conn.request(requests[i % 4096])
+            except (ConnectionError, httptools.HttpParserError):
+                status = 0
+                conn.close()
+                conn = await Conn.open(gw)
+            counts["requests"] += 1
+            counts["errors"] += status != 200
+            i += args.concurrency
+        conn.close()
+
+    async def sampler() -> None:
+        started = time.monotonic()
+        last = dict(counts)
+        print(f"soak: c={args.concurrency} for {args.soak:.0f} s; a line every {args.soak_interval:.0f} s", flush=True)
+        print("   min   RSS MB  open files  threads  tasks    req/s  errors (total)", flush=True)
+        while (now := time.monotonic()) < deadline:
+            await asyncio.sleep(min(args.soak_interval, max(0.0, deadline - now)))
+            probe = await Conn.open(gw)  # a new connection each time: an idle keep-alive one gets closed
+            _, body = await probe.request(b"GET /bench/tasks HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
+            probe.close()
+            sample = {
+                "t_s": time.monotonic() - started,
+                "rss_mb": proc.memory_info().rss / 2**20,
+                "open_files": proc.num_fds(),
+                "threads": proc.num_threads(),
+                "tasks": orjson.loads(body)["tasks"],
+                "rps": (counts["requests"] - last["requests"]) / args.soak_interval,
+                "errors": counts["errors"] - last["errors"],
+            }
+            last = dict(counts)
+            samples.append(sample)
+            print(
+                f"  {sample['t_s'] / 60:5.1f}  {sample['rss_mb']:7.1f}  {sample['open_files']:10d}  "
+                f"{sample['threads']:7d}  {sample['tasks']:5d}  {sample['rps']:7,.0f}  {sample['errors']:6d} "
+                f"({counts['errors']})",
+                flush=True,
+            )
+
+    await asyncio.gather(sampler(), *(worker(k) for k in range(args.concurrency)))
+    base_t = min(300.0, args.soak / 6)
+    base = next((s for s in samples if s["t_s"] >= base_t - 1), samples[0])
+    growth = (samples[-1]["rss_mb"] - base["rss_mb"]) / base["rss_mb"]
+    return {"seconds": args.soak, "requests": counts["requests"], "errors": counts["errors"], "samples": samples,
+            "rss_base_min": base["t_s"] / 60, "rss_growth": growth}  # fmt: skip
+
+
+def report_soak(r: dict[str, Any], args: argparse.Namespace) -> None:
+    ok = lambda cond: "ok  " if cond else "MISS"  # noqa: E731
+    first, last = r["samples"][0], r["samples"][-1]
+    print("\ngateway soak  (1 uvicorn worker; auth, 90/10 sticky route, prompt rendering, request log on)")
+    print(f"  {r['requests']:,} requests at c={args.concurrency} over {r['seconds']:.0f} s")
+    print(f"  [{ok(r['errors'] == 0)}] errors: {r['errors']} (target 0)")
+    print(
+        f"  [{ok(r['rss_growth'] <= 0.10)}] RSS from minute {r['rss_base_min']:.1f} to the end: "
+        f"{r['rss_growth']:+.1%} (target <= +10%)"
+    )
+    print(
+        f"  open files {first['open_files']} -> {last['open_files']}, threads {first['threads']} -> "
+        f"{last['threads']}, asyncio tasks {first['tasks']} -> {last['tasks']} (first sample -> last)"
+    )
 
 
 def report(r: dict[str, Any], args: argparse.Namespace, log_lines: int) -> None:
@@ -474,12 +564,6 @@ def report(r: dict[str, Any], args: argparse.Namespace, log_lines: int) -> None:
         f"  [{ok(rss['peak'] <= 200 and rss['end'] - rss['start'] <= 20)}] gateway RSS start {rss['start']:.1f} MB  "
         f"peak {rss['peak']:.1f} MB  end {rss['end']:.1f} MB (target <= 200 MB, flat)"
     )
-    if "soak" in r:
-        so = r["soak"]
-        print(
-            f"  soak: {so['requests']:,} requests at c={args.concurrency} over {so['seconds']:.0f} s "
-            f"({so['rps']:,.0f} req/s, {so['errors']} errors); RSS figures above span the whole run"
-        )
     print(f"  stream TTFT direct {st['direct_ttft_ms']:.3f} ms  gateway {st['gateway_ttft_ms']:.3f} ms")
     print(f"  [{ok(added_ttft <= 1.0)}] added TTFT {added_ttft:.3f} ms (target <= 1 ms; streams 64 events 20 ms apart)")
     added_warm = st["warm_gateway_ttft_ms"] - st["warm_direct_ttft_ms"]
@@ -506,16 +590,20 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per throughput run (run length)")
     parser.add_argument("--streams", type=int, default=10, help="streams per path (64 events 20 ms apart)")
-    parser.add_argument("--soak", type=float, default=0.0, help="then load the gateway this many seconds (RSS)")
+    parser.add_argument("--soak", type=float, default=0.0, help="instead: a soak of this many seconds at c=32")
+    parser.add_argument("--soak-interval", type=float, default=60.0, help="seconds between soak samples")
     parser.add_argument("--pin", action="store_true", help="gateway on CPU 0, client and engines on CPU 1")
     parser.add_argument("--no-bare", action="store_true", help="skip the bare-hop baseline")
     parser.add_argument("--serve-gateway", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--serve-bare", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--count-tasks", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_gateway:
-        serve_gateway(args.serve_gateway, args.port)
+        serve_gateway(args.serve_gateway, args.port, args.count_tasks)
         return
+    if args.soak:
+        args.no_bare = True
     if args.serve_bare:
         serve_bare(args.serve_bare, args.port)
         return
@@ -538,7 +626,11 @@ def main() -> None:
                 other_cpus,
                 folder / "slow.log",
             ),
-            start([py, __file__, "--serve-gateway", str(config), "--port", str(gw)], gw_cpus, folder / "gateway.log"),
+            start(
+                [py, __file__, "--serve-gateway", str(config), "--port", str(gw)] + ["--count-tasks"] * bool(args.soak),
+                gw_cpus,
+                folder / "gateway.log",
+            ),
         ]
         if not args.no_bare:
             urls = f"http://127.0.0.1:{fast},http://127.0.0.1:{slow}"
@@ -551,12 +643,13 @@ def main() -> None:
             if not args.no_bare:
                 wait_http(bare, "/readyz")
             bare_args = (None, None) if args.no_bare else (bare, procs[3].pid)
+            run = soak(args, gw, procs[2].pid) if args.soak else measure(args, fast, slow, gw, procs[2].pid, *bare_args)
             try:
                 import uvloop
 
-                results = uvloop.run(measure(args, fast, slow, gw, procs[2].pid, *bare_args))
+                results = uvloop.run(run)
             except ImportError:
-                results = asyncio.run(measure(args, fast, slow, gw, procs[2].pid, *bare_args))
+                results = asyncio.run(run)
         finally:
             for p in procs:
                 p.terminate()
@@ -566,6 +659,10 @@ def main() -> None:
                 except subprocess.TimeoutExpired:
                     p.kill()
         lines = len(log_path.read_text().splitlines()) if log_path.exists() else 0
+        if args.soak:
+            report_soak(results, args)
+            print(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
+            return
         report(results, args, lines)
         print(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
 

@@ -33,8 +33,7 @@ from llmops.finetune.job import file_sha256, load_job
 from llmops.finetune.runner import RunOptions, run_job
 from llmops.gitinfo import file_info
 from llmops.models.base import workspace_reference
-from llmops.promotion import check_promotable, promote
-from llmops.prompts.api import promote as promote_prompt
+from llmops.promotion import check_promotable, promote, promote_prompt_alias, serving_routes
 from llmops.prompts.files import discover, load_checked
 from llmops.refs import AdapterRef, PromptRef
 from llmops.registry import Registry, connect, tags
@@ -89,6 +88,7 @@ class DemoState:
     adapters: dict[str, str] = field(default_factory=dict)  # good/skewed -> NAME/VERSION
     engine: PendingEngine | None = None  # launched as soon as the base model is on disk
     engine_url: str = ""
+    engine_key: str | None = field(default=None, repr=False)  # the engine's API key (fresh for the demo)
     gateway: DemoGateway | None = None
 
 
@@ -111,8 +111,11 @@ def _prompts(st: DemoState) -> StepResult:
     results = [prompts.push(load_checked(p), file_info(p)) for p in discover(st.ws.asset_dir("prompts"))]
     moved = []
     for r in results:
-        if r.version is not None and prompts.alias_version(r.name, "production") != r.version:
-            promote_prompt(r.name, r.version, "production", reason="llmops demo", ws=st.ws)
+        # a prompt alias a route serves moves only with its release (the gated promotion below)
+        if r.version is None or serving_routes(st.registry, r.name, "production"):
+            continue
+        if prompts.alias_version(r.name, "production") != r.version:
+            promote_prompt_alias(st.ws, r.name, r.version, "production", reason="llmops demo")
             moved.append(r.name)
     latest = prompts.latest(ROUTE)
     if latest is None:
@@ -155,7 +158,8 @@ def _engine_ready(st: DemoState) -> None:
     if st.engine is None:
         raise DemoStepFailed("the vLLM engine was never launched")
     with st.reporter.waiting("waiting for the vLLM engine (70-90 s to start on 2 CPU cores)…"):
-        st.engine_url = st.engine.wait().url
+        ready = st.engine.wait()
+        st.engine_url, st.engine_key = ready.url, ready.api_key
     st.result.engine_url = st.engine_url
 
 
@@ -169,6 +173,7 @@ def _eval(st: DemoState, label: str, candidate: str | None, *, gateway_target: s
         endpoint=gateway.url if gateway else st.engine_url,
         gateway_target=gateway_target,
         api_key=gateway.key if gateway else None,
+        engine_api_key=None if gateway else st.engine_key,
         label=f"evaluating {label} ({candidate or 'base model'})",
     )
     run = run_eval(st.ws, st.ws.root / SUITE, opts, reporter=st.reporter)
@@ -222,7 +227,7 @@ def _canary(st: DemoState) -> StepResult:
 
 
 def _traffic(st: DemoState) -> StepResult:
-    st.gateway = st.stack.enter_context(start_gateway(st.ws, st.engine_url, canary_weight=10))
+    st.gateway = st.stack.enter_context(start_gateway(st.ws, st.engine_url, canary_weight=10, engine_key=st.engine_key))
     st.result.gateway_url = st.gateway.url
     report = send_traffic(st.gateway, ROUTE, n=st.options.traffic)
     st.reporter.note(

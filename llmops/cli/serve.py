@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from llmops.cli.common import WorkspaceOpt, console, run_until_stopped, stop_requested, workspace
-from llmops.config.gateway import load_gateway_file
+from llmops.config.gateway import is_loopback, load_gateway_file
 from llmops.engine import EngineSettings, start_engine
+from llmops.engine.keys import ENGINE_KEY_ENV, engine_key_path, serve_key
+from llmops.errors import ConfigError
 from llmops.models.base import locate_base
+from llmops.names import check_name
 
 app = typer.Typer(help="Serve: a vLLM engine (LoRA on) and the OpenAI-compatible gateway.", no_args_is_help=True)
 
@@ -31,14 +35,20 @@ def engine(
     max_cpu_loras: Annotated[int | None, typer.Option(help="Adapters kept in host memory.")] = None,
     kv_cache_gib: Annotated[int, typer.Option(help="CPU only: KV cache size in GiB.")] = 1,
     startup_timeout: Annotated[float, typer.Option(help="Seconds to wait for /health.")] = 300.0,
+    name: Annotated[
+        str, typer.Option(help="The engine's name in serving/gateway.yaml (names its key file).")
+    ] = "local",
     ws_path: WorkspaceOpt = None,
 ) -> None:
     """Start vLLM's OpenAI server (LoRA and runtime adapter loading on); Ctrl-C stops it.
 
-    The gateway loads registry adapters into it by name (NAME-vVERSION) when routes need them.
+    It demands an API key on every /v1 call: $LLMOPS_ENGINE_KEY if set, else the key in
+    .llmops/engines/NAME.key (generated on first start, mode 0600), which the gateway's engine NAME reads.
+    The gateway loads registry adapters into it by name (NAME-vVERSION-SHA12) when routes need them.
 
     Example: llmops serve engine --port 8000
     """
+    check_name(name, "engine")
     ws = workspace(ws_path)
     out = console()
     with out.status("resolving the base model…"):
@@ -53,6 +63,7 @@ def engine(
         max_cpu_loras=max_cpu_loras,
         kv_cache_gib=kv_cache_gib,
         startup_timeout_s=startup_timeout,
+        api_key=serve_key(ws.home, name)[0],
     )
     log_path = ws.logs_dir / f"vllm-{port}.log"
     stop = stop_requested()
@@ -61,6 +72,8 @@ def engine(
     out.print(
         f"[green]vLLM[/green] {settings.base_url}  model {settings.model_name}  (log: {log_path}, pid {proc.pid})"
     )
+    key_source = f"${ENGINE_KEY_ENV}" if os.environ.get(ENGINE_KEY_ENV) else "its key file"
+    out.print(f"API key: {key_source} ({engine_key_path(ws.home, name)}); clients send Authorization: Bearer KEY")
     out.print("Ctrl-C to stop")
     try:
         run_until_stopped(stop, proc.alive, f"vLLM exited; see {log_path}")
@@ -80,7 +93,8 @@ def gateway(
     """Run the OpenAI-compatible gateway (one uvicorn worker; run replicas behind a load balancer).
 
     Clients call POST /v1/chat/completions with `model` = a route of the config; API keys come from
-    the config (sha256) or the environment variables it names.
+    the config (sha256) or the environment variables it names. On SIGTERM (or Ctrl-C) it stops accepting
+    connections, lets requests and streams in flight finish for up to `server.drain_s` seconds, then exits.
 
     Example: LLMOPS_GATEWAY_KEY=… llmops serve gateway --config serving/gateway.yaml
     """
@@ -96,6 +110,11 @@ def gateway(
     if not path.exists() and (ws.root / config).exists():
         path = ws.root / config
     spec = load_gateway_file(path, display=str(config))
+    if host is not None and not spec.auth.enabled and not is_loopback(host):
+        raise ConfigError.at(
+            str(config), f"auth.enabled is false, so --host must be a loopback address (got {host!r})", field="auth"
+        )
+    ws.home.mkdir(parents=True, exist_ok=True)  # holds the generated sticky-routing secret, shared by replicas
     settings = settings_from_file(spec, home=ws.home, file=str(config))
     app = build_app(settings, RegistryResolver(ws))
     bind_host = host or spec.server.host
@@ -111,5 +130,5 @@ def gateway(
         lifespan="on",
         access_log=False,
         log_level=log_level,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=spec.server.drain_s,  # type: ignore[arg-type]  # typed int; float seconds work
     )

@@ -3,9 +3,9 @@
 ::
 
     version: 1
-    server: {host: 127.0.0.1, port: 8080}
+    server: {host: 127.0.0.1, port: 8080, drain_s: 10}   # drain_s: graceful-shutdown deadline
     engines:                         # vLLM OpenAI servers (``llmops serve engine``)
-      local: {url: http://127.0.0.1:8000, max_adapters: 4}
+      local: {url: http://127.0.0.1:8000, max_adapters: 4}   # key: .llmops/engines/local.key (or api_key_env)
     routes:                          # the names clients send as ``model``
       support-triage:
         targets:                     # releases, with integer weights (stable first, then canary)
@@ -16,7 +16,9 @@
       keys:
         - {name: app, env: LLMOPS_GATEWAY_KEY}                     # the key itself in an env variable
         - {name: ops, sha256: 5e88…, scope: admin}                 # or only its sha256
-    limits: {max_body_bytes: 1048576, max_tokens: 2048, max_n: 4, connect_timeout_s: 5, read_timeout_s: 120}
+    limits: {max_body_bytes: 1048576, max_tokens: 2048, max_n: 4, connect_timeout_s: 5, read_timeout_s: 120,
+             pool_timeout_s: 5, per_key_max_concurrent: 128, per_key_rps: 50, per_key_burst: 100}
+    routing: {sticky_secret_env: LLMOPS_STICKY_SECRET}   # else .llmops/secrets/sticky-secret (generated)
     refresh: {interval_s: 30}
     request_log: {path: logs/gateway-requests.jsonl, queue_size: 10000}
 
@@ -26,6 +28,7 @@ does not hold: hashed keys, resolved paths), so every default is declared here, 
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -57,6 +60,14 @@ def _check_ref(value: str | None, kind: type[AdapterRef] | type[PromptRef]) -> s
 class ServerSpec(StrictModel):
     host: str = Field(default="127.0.0.1", description="address the gateway listens on")
     port: int = Field(default=8080, ge=1, le=65535)
+    drain_s: float = Field(
+        default=10.0,
+        ge=0,
+        description=(
+            "on SIGTERM: stop accepting connections, then let requests and streams in flight finish for up to "
+            "this many seconds before they are cut"
+        ),
+    )
 
 
 class EngineSpec(StrictModel):
@@ -71,6 +82,13 @@ class EngineSpec(StrictModel):
         default=True, description="load route adapters into this engine (/v1/load_lora_adapter)"
     )
     max_connections: int = Field(default=256, ge=1, description="pooled connections to this engine")
+    api_key_env: str | None = Field(
+        default=None,
+        description=(
+            "environment variable holding the engine's API key; unset (or the variable empty): the key file "
+            "<llmops home>/engines/NAME.key that `llmops serve engine --name NAME` writes, if any"
+        ),
+    )
 
     @field_validator("url")
     @classmethod
@@ -160,6 +178,41 @@ class LimitsSpec(StrictModel):
     connect_timeout_s: float = Field(default=5.0, gt=0)
     read_timeout_s: float = Field(default=120.0, gt=0, description="longest wait for the next bytes from an engine")
     max_shadow_in_flight: int = Field(default=16, ge=1, description="shadow copies beyond this are skipped (counted)")
+    pool_timeout_s: float = Field(
+        default=5.0, gt=0, description="longest wait for a free pooled engine connection; then 503 engine_busy"
+    )
+    per_key_max_concurrent: int | None = Field(
+        default=128, ge=1, description="requests one API key may have in flight (429 beyond); null: no limit"
+    )
+    per_key_rps: float | None = Field(
+        default=None, gt=0, description="requests per second one API key may start (token bucket; 429 beyond)"
+    )
+    per_key_burst: int | None = Field(
+        default=None, ge=1, description="bucket size for per_key_rps (default: max(1, per_key_rps))"
+    )
+    render_timeout_s: float = Field(
+        default=1.0, gt=0, description="time budget of one prompt render (templates with logic render off-loop)"
+    )
+
+
+class RoutingSpec(StrictModel):
+    sticky_secret_env: str = Field(
+        default="LLMOPS_STICKY_SECRET",
+        description=(
+            "environment variable holding the secret the sticky hash is keyed with (replicas must share it); "
+            "unset: the secret in <llmops home>/secrets/sticky-secret, generated on first start"
+        ),
+    )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or ``localhost``) only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class RefreshSpec(StrictModel):
@@ -183,8 +236,17 @@ class GatewayFile(StrictModel):
     routes: dict[Name, RouteSpec] = Field(min_length=1)
     auth: AuthSpec = AuthSpec()
     limits: LimitsSpec = LimitsSpec()
+    routing: RoutingSpec = RoutingSpec()
     refresh: RefreshSpec = RefreshSpec()
     request_log: RequestLogSpec = RequestLogSpec()
+
+    @model_validator(mode="after")
+    def _open_only_on_loopback(self) -> GatewayFile:
+        if not self.auth.enabled and not is_loopback(self.server.host):
+            raise ValueError(
+                f"auth.enabled is false, so server.host must be a loopback address (got {self.server.host!r})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _engines_exist(self) -> GatewayFile:

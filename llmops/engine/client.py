@@ -23,16 +23,23 @@ class JsonTransport(Protocol):
     async def request_json(self, method: str, path: str, payload: Any | None = None) -> tuple[int, Any]: ...
 
 
-class HttpxTransport:
-    """A :class:`JsonTransport` over a short-lived httpx client (for callers without a pooled upstream)."""
+def auth_headers(api_key: str | None) -> dict[str, str]:
+    """The header an engine started with an API key demands (none without a key)."""
+    return {"authorization": f"Bearer {api_key}"} if api_key else {}
 
-    def __init__(self, url: str, *, timeout_s: float = 120.0) -> None:
+
+class HttpxTransport:
+    """A :class:`JsonTransport` over a short-lived httpx client (for callers without a pooled upstream);
+    sends ``Authorization: Bearer API_KEY`` when the engine has a key."""
+
+    def __init__(self, url: str, *, timeout_s: float = 120.0, api_key: str | None = None) -> None:
         self.url = url.rstrip("/").removesuffix("/v1")
         self._timeout_s = timeout_s
+        self._headers = auth_headers(api_key)
 
     async def request_json(self, method: str, path: str, payload: Any | None = None) -> tuple[int, Any]:
         try:
-            async with httpx.AsyncClient(base_url=self.url, timeout=self._timeout_s) as http:
+            async with httpx.AsyncClient(base_url=self.url, timeout=self._timeout_s, headers=self._headers) as http:
                 resp = await http.request(method, path, json=payload)
         except httpx.TimeoutException as exc:
             raise UpstreamTimeoutError(f"{method} {path} timed out", engine=self.url) from exc
@@ -76,6 +83,10 @@ class EngineClient:
 
     async def models(self) -> ServedModels:
         status, listing = await self._transport.request_json("GET", "/v1/models")
+        if status == 401:
+            raise UpstreamError(
+                "GET /v1/models answered 401: the engine's API key is missing or wrong", engine=self.name
+            )
         if status != 200:
             raise UpstreamError(f"GET /v1/models answered {status}", engine=self.name)
         return served_models(listing)

@@ -25,6 +25,10 @@ machines now have AVX-512 with bf16, and the points below still hold):
   healthy when the machine is otherwise quiet, ~165 s while other jobs load both cores.
 * vLLM reserves one core for the API server and binds the worker's OpenMP threads to the rest (one
   thread on 2 cores).
+* Runtime LoRA loading lets any caller load an adapter under any name, so the server demands an API key
+  (:attr:`EngineSettings.api_key`, see :mod:`llmops.engine.keys`). It is passed as ``VLLM_API_KEY`` in the
+  child's environment rather than ``--api-key``, which any local user could read from ``ps``; vLLM then
+  answers 401 to every ``/v1/*`` call without ``Authorization: Bearer KEY`` (``/health`` stays open).
 * Stopping the process group with SIGTERM logs "AsyncLLM output_handler failed" from the API server
   (its engine core went first); this is harmless.
 """
@@ -69,6 +73,9 @@ class EngineSettings(StrictModel):
     offline: bool = Field(True, description="forbid hub downloads (HF_HUB_OFFLINE, TRANSFORMERS_OFFLINE)")
     startup_timeout_s: float = Field(300.0, gt=0, description="70-90 s on an idle 2-core machine, ~165 s busy")
     extra_args: tuple[str, ...] = ()
+    api_key: str | None = Field(
+        None, repr=False, description="key every /v1 call must send (VLLM_API_KEY); None: none (not recommended)"
+    )
 
     @property
     def model_name(self) -> str:
@@ -145,6 +152,8 @@ def engine_env(
             "TOKENIZERS_PARALLELISM": "false",
         }
     )
+    if settings.api_key:
+        env["VLLM_API_KEY"] = settings.api_key
     if settings.offline:
         env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
     if (device or resolve_device(settings)) == "cpu":

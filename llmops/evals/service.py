@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llmops.config.gateway import GatewayFile, load_gateway_file
+from llmops.config.gateway import GatewayFile, engine_of, load_gateway_file
 from llmops.config.workspace import Workspace
+from llmops.engine.keys import client_key
 from llmops.engine.local import EngineEndpoint, attach, local_engine
 from llmops.errors import ConfigError, LlmopsError, ServerError
 from llmops.evals import bias as bias_mod
@@ -50,6 +51,8 @@ class RunOptions:
     output_dir: Path | None = None
     gateway_target: str | None = None  # endpoint is an llmops gateway: send to the route, pinned to this target
     api_key: str | None = None
+    engine_api_key: str | None = None  # requests straight to an engine: its key (else LLMOPS_ENGINE_KEY, or the key
+    # file of the route's engine when the suite's route names it; see llmops.engine.keys)
     label: str | None = None  # what the progress shows (default: "evaluating <release>")
 
 
@@ -68,6 +71,13 @@ def _gateway_file(ws: Workspace, route: str) -> GatewayFile:
     if route not in spec.routes:
         raise ConfigError.at(GATEWAY_FILE, f"no route {route!r}", field="routes")
     return spec
+
+
+def _route_engine_key(ws: Workspace, route: str) -> str | None:
+    """The API key of the engine a route's first target runs on (its ``api_key_env``, else its key file)."""
+    spec = _gateway_file(ws, route)
+    name = engine_of(spec.routes[route].targets[0], spec.engines)
+    return client_key(ws.home, name, spec.engines[name].api_key_env)
 
 
 def _route_releases(registry: Registry, route: str) -> tuple[Release, Release | None, str]:
@@ -115,9 +125,9 @@ def _target_releases(
 
 
 @contextmanager
-def _engine(ws: Workspace, base_model: str, url: str | None) -> Iterator[EngineEndpoint]:
+def _engine(ws: Workspace, base_model: str, url: str | None, api_key: str | None) -> Iterator[EngineEndpoint]:
     if url:
-        yield attach(url)
+        yield attach(url, api_key)  # the engine's key: --api-key, else LLMOPS_ENGINE_KEY
         return
     with local_engine(locate_base(ws, base_model), ws.logs_dir / "eval-engine.log") as endpoint:
         yield endpoint
@@ -182,8 +192,11 @@ def _endpoint(ws: Workspace, plan: _Plan, stack: ExitStack) -> EngineEndpoint:
         assert opts.endpoint is not None
         return EngineEndpoint(opts.endpoint.rstrip("/").removesuffix("/v1"), str(plan.suite.target.route))
     url = opts.endpoint or plan.suite.target.endpoint or plan.engine_url
+    key = opts.engine_api_key
+    if key is None and url is not None and url == plan.engine_url and plan.suite.target.route:
+        key = _route_engine_key(ws, plan.suite.target.route)  # the route's engine, as the gateway reaches it
     try:
-        return stack.enter_context(_engine(ws, plan.candidate.base_model, url))
+        return stack.enter_context(_engine(ws, plan.candidate.base_model, url, key))
     except ServerError as exc:
         if url is None or url != plan.engine_url or opts.endpoint or plan.suite.target.endpoint:
             raise  # an engine started here, or a URL the user named: the message already says which
@@ -212,7 +225,7 @@ async def _score(plan: _Plan, release: ResolvedRelease, endpoint: EngineEndpoint
         responder = OpenAIResponder(
             endpoint.base_url,
             endpoint.model_for(release.lora_name),
-            api_key=plan.api_key,
+            api_key=endpoint.api_key or plan.api_key,
             timeout_s=suite.request_timeout_s,
         )
     scope = f"|gateway-target:{opts.gateway_target}" if opts.gateway_target else ""

@@ -2,7 +2,9 @@
 
 On every route refresh the gateway hands each engine the adapters its routes need. For each one the
 engine does not list in ``GET /v1/models`` (new, or lost in an engine restart), the gateway posts the
-verified local copy to vLLM's ``/v1/load_lora_adapter`` under its lora name (``NAME-vVERSION``). When
+verified local copy to vLLM's ``/v1/load_lora_adapter`` under its lora name (``NAME-vVERSION-SHA12``, the
+first 12 hex digits of its sha256, so a listed name vouches for the exact weights, see
+:func:`llmops.registry.adapters.lora_name`; the engine's API key keeps others from loading any). When
 an engine holds more than ``max_adapters``, the adapters no route needs any more are unloaded, least
 recently routed first; those still routed stay, so a rollback to the previous version is instant.
 

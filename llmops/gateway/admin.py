@@ -1,20 +1,24 @@
 """Everything besides the hot path, as a FastAPI app: models, health, metrics, admin.
 
 ``GET /v1/models`` lists routes (the names clients send as ``model``); ``GET /healthz`` answers while
-the process runs; ``GET /readyz`` answers 200 once every route is resolved and every engine in use
-is healthy; ``GET /metrics`` is the Prometheus exposition. Under ``/admin`` (admin scope):
+the process runs; ``GET /readyz`` answers ``{"status": "ok" | "degraded"}`` (200) or
+``{"status": "unavailable"}`` (503), nothing more (:mod:`llmops.gateway.health`); ``GET /metrics`` is
+the Prometheus exposition. Under ``/admin`` (admin scope): ``GET /admin/status`` is readiness with its
+details (engines, unresolved routes, stale targets, errors);
 ``POST /admin/reload`` re-resolves aliases now; ``GET /admin/routes[/NAME]`` shows the resolved
 releases and weights; ``PUT /admin/routes/NAME`` with ``{"weights": {"stable": 50, "canary": 50}}``
-sets weights. Nothing of the engines' own API (adapter loading, tokenizer, …) is reachable.
+sets weights. ``GET /openapi.json`` is the gateway's OpenAPI document (:mod:`llmops.gateway.openapi`),
+served to any valid key (not public: it names the admin endpoints; the routes themselves are not in it).
+Nothing of the engines' own API (adapter loading, tokenizer, …) is reachable.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -23,7 +27,9 @@ from starlette.exceptions import HTTPException
 from llmops.config.base import StrictModel
 from llmops.errors import LlmopsError
 from llmops.gateway.errors import error_body, to_http
+from llmops.gateway.health import EngineHealth, readiness
 from llmops.gateway.metrics import CONTENT_TYPE, GatewayMetrics
+from llmops.gateway.openapi import openapi_document
 from llmops.gateway.routes import RouteManager, RouteTable
 from llmops.gateway.upstream import Upstream
 
@@ -44,18 +50,26 @@ def _summary(table: RouteTable) -> dict[str, Any]:
         "resolved_at": table.resolved_at,
         "routes": {name: route.describe() for name, route in table.routes.items()},
         "errors": dict(table.errors),
+        "stale_targets": {route: list(targets) for route, targets in table.stale.items()},
     }
 
 
 def update_weight_metrics(metrics: GatewayMetrics, table: RouteTable) -> None:
+    """On every table swap: the weights in force, the refresh's failures, stale targets, degraded."""
     for route in table.routes.values():
         for release, weight in zip(route.targets, route.weights, strict=True):
             metrics.weight.labels(route.name, release.target).set(weight)
+        metrics.stale_targets.labels(route.name).set(len(table.stale.get(route.name, ())))
+    for failure in table.failures:
+        metrics.resolve_failures.labels(failure.route, failure.target, failure.kind).inc()
+    metrics.degraded.set(1 if table.degraded else 0)
 
 
 def build_api(routes: RouteManager, upstreams: Mapping[str, Upstream], metrics: GatewayMetrics) -> FastAPI:
     api = FastAPI(title="llmops gateway", docs_url=None, redoc_url=None, openapi_url=None)
     created = int(time.time())
+    health = EngineHealth(upstreams)  # cached: /readyz probes never hammer the engines
+    document = orjson.dumps(openapi_document())
 
     @api.exception_handler(LlmopsError)
     async def _llmops_error(request: Request, exc: LlmopsError) -> Response:
@@ -79,14 +93,17 @@ def build_api(routes: RouteManager, upstreams: Mapping[str, Upstream], metrics: 
 
     @api.get("/readyz")
     async def readyz() -> Response:
-        used = {r.engine for route in routes.table.routes.values() for r in route.targets}
-        names = sorted(used or upstreams)
-        health = await asyncio.gather(*(upstreams[n].healthy() for n in names))
-        engines = dict(zip(names, health, strict=True))
-        missing = sorted(set(routes.specs) - set(routes.table.routes))
-        ready = all(health) and not missing
-        body = {"ready": ready, "engines": engines, "unresolved_routes": missing, "errors": dict(routes.table.errors)}
-        return JSONResponse(body, status_code=200 if ready else 503)
+        state = await readiness(routes, health, upstreams)
+        return JSONResponse(state.public(), status_code=state.http_status)
+
+    @api.get("/admin/status")
+    async def status() -> Response:
+        state = await readiness(routes, health, upstreams)
+        return JSONResponse(state.details(), status_code=state.http_status)
+
+    @api.get("/openapi.json")
+    async def openapi() -> Response:
+        return Response(document, media_type="application/json")
 
     @api.get("/metrics")
     async def prometheus() -> Response:

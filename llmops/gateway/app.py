@@ -53,6 +53,8 @@ class Gateway:
                 connect_timeout_s=lim.connect_timeout_s,
                 read_timeout_s=lim.read_timeout_s,
                 max_connections=e.max_connections,
+                pool_timeout_s=lim.pool_timeout_s,
+                api_key=settings.engine_keys.get(name),
             )
             for name, e in settings.engines.items()
         }  # fmt: skip
@@ -71,7 +73,9 @@ class Gateway:
             on_swap=lambda table: update_weight_metrics(self.metrics, table),
         )
         self.shadows = Shadows(self.upstreams, self.request_log, self.metrics, lim)
-        self.chat = ChatCompletions(self.routes, self.upstreams, lim, self.metrics, self.request_log, self.shadows)
+        self.chat = ChatCompletions(
+            self.routes, self.upstreams, lim, self.metrics, self.request_log, self.shadows, settings.sticky_secret
+        )
         self.api = build_api(self.routes, self.upstreams, self.metrics)
         public = {"/healthz", "/readyz"} | ({"/metrics"} if settings.public_metrics else set())
         self._app = AuthMiddleware(

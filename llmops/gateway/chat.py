@@ -1,8 +1,10 @@
 """``POST /v1/chat/completions``: the hot path, as a plain ASGI callable.
 
-Per request: read the body (bounded), check it, take the current route table once, hash the sticky
-key into the route's weight buckets, render the release's prompt when asked, and forward to the
-release's engine over its pooled connection. Non-streaming answers are forwarded whole; streams are
+Per request: admit it under its API key's rate and concurrency limits (429 beyond), read the body
+(bounded), check it, take the current route table once, hash the sticky key (keyed with the
+deployment's secret) into the route's weight buckets, render the release's prompt when asked (a
+template with logic renders off the event loop, within a time budget), and forward to the release's
+engine over its pooled connection (a bounded wait for a free one: 503 ``engine_busy`` beyond). Non-streaming answers are forwarded whole; streams are
 relayed event by event. No registry or other network call happens here besides the engine.
 
 A request still running after 50 ms starts a watcher on the client's connection (earlier answers
@@ -36,6 +38,9 @@ from llmops.gateway.chatrequest import ChatRequest, engine_body, parse_request
 from llmops.gateway.errors import classify, error_body, send_error, send_json
 from llmops.gateway.limits import ClientDisconnected, read_body
 from llmops.gateway.metrics import NO_LABEL, GatewayMetrics
+from llmops.gateway.openai_schema import normalise_completion
+from llmops.gateway.prompting import PromptRenderer
+from llmops.gateway.quota import KeyQuota
 from llmops.gateway.requestlog import RequestLog
 from llmops.gateway.routes import Route, RouteManager, ServedTarget
 from llmops.gateway.routing import digest_point, key_digest, random_point
@@ -111,6 +116,7 @@ class ChatCompletions:
         metrics: GatewayMetrics,
         request_log: RequestLog,
         shadows: Shadows,
+        sticky_secret: bytes = b"",
     ) -> None:
         self.routes = routes
         self.upstreams = upstreams
@@ -118,6 +124,9 @@ class ChatCompletions:
         self.metrics = metrics
         self.log = request_log
         self.shadows = shadows
+        self.sticky_secret = sticky_secret
+        self.quota = KeyQuota.from_limits(limits)
+        self.renderer = PromptRenderer(limits.render_timeout_s)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -136,14 +145,23 @@ class ChatCompletions:
                 length = int(value) if value.isdigit() else None
         req: ChatRequest | None = None
         target_metrics = None
+        quota_key: str | None = None
         try:
+            if self.quota.enabled:
+                principal = scope.get(PRINCIPAL)
+                key = principal.name if principal is not None else ""
+                self.quota.acquire(key)  # RateLimitError: 429 before the body is read
+                quota_key = key
             body = await read_body(receive, self.limits.max_body_bytes, length)
             req = parse_request(body)
             out.stream = req.stream
             route, release = self._choose(req, req.user or session, out)
             if pin is not None:
                 release = self._pinned(route, pin, scope, out)
-            payload, out.rendered = engine_body(req, release, self.limits)
+            rendered = None
+            if req.variables is not None and release.prompt is not None:
+                rendered = await self.renderer.render(release.prompt, req.variables)
+            payload, out.rendered = engine_body(req, release, self.limits, rendered)
             target_metrics = self.metrics.target(release.route, release.target)
             target_metrics.in_flight.inc()
             data = orjson.dumps(payload)
@@ -166,6 +184,8 @@ class ChatCompletions:
                 body = error_body("internal error", "server_error", "internal_error")
                 await send_json(send, 500, body, [id_header])
         finally:
+            if quota_key is not None:
+                self.quota.release(quota_key)
             if target_metrics is not None:
                 target_metrics.in_flight.dec()
             self._record(request_id, started, scope, out, target_metrics)
@@ -178,7 +198,7 @@ class ChatCompletions:
                 raise RouteUnavailableError(req.model, table.errors.get(req.model, "not resolved yet"))
             raise RouteNotFoundError(req.model)
         if key is not None:
-            digest = key_digest(key, route.name)
+            digest = key_digest(key, route.name, self.sticky_secret)
             out.key_hash = digest.hex()
             point = digest_point(digest)
         else:
@@ -263,8 +283,14 @@ class ChatCompletions:
         out.started = True
         if resp.status == 200:
             try:
-                out.usage(orjson.loads(data).get("usage"))
-            except (orjson.JSONDecodeError, AttributeError):
+                obj = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                obj = None
+            if isinstance(obj, dict):
+                out.usage(obj.get("usage"))
+                if normalise_completion(obj):  # vLLM's nulls where OpenAI's schema has none
+                    data = orjson.dumps(obj)
+            else:
                 out.error = "engine answered a body that is not a JSON object"
             await send_json(send, 200, data, headers)
             return

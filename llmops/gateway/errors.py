@@ -2,7 +2,10 @@
 
 Every error answer of the gateway has the body ``{"error": {"message", "type", "code", "param"}}``;
 a stream that breaks after it started ends with that object as its last ``data:`` event (and no
-``[DONE]``).
+``[DONE]``). A 5xx body says only what failed (:func:`public_message`): never a URI, host:port, SQL,
+credential or LoRA name; the full error goes to the request log under the request id. A 429 (per-key
+rate or concurrency limit) and a 503 ``engine_busy`` (no pooled engine connection freed up in time)
+carry a ``Retry-After`` header.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import orjson
 from llmops.errors import (
     AuthenticationError,
     ConfigError,
+    EngineBusyError,
     GatewayError,
     InvalidNameError,
     InvalidRequestError,
@@ -22,6 +26,7 @@ from llmops.errors import (
     NotFoundError,
     PayloadTooLargeError,
     PermissionDeniedError,
+    RateLimitError,
     RenderError,
     RouteNotFoundError,
     RouteUnavailableError,
@@ -29,6 +34,7 @@ from llmops.errors import (
     UpstreamTimeoutError,
 )
 from llmops.gateway.asgi import Send
+from llmops.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +47,8 @@ STATUS: tuple[tuple[type[BaseException], int, str], ...] = (
     (InvalidRequestError, 400, "invalid_request_error"),
     (RouteNotFoundError, 404, "invalid_request_error"),
     (RouteUnavailableError, 503, "server_error"),
+    (RateLimitError, 429, "requests"),
+    (EngineBusyError, 503, "server_error"),
     (UpstreamTimeoutError, 504, "server_error"),
     (UpstreamError, 502, "server_error"),
     (RenderError, 400, "invalid_request_error"),
@@ -70,11 +78,29 @@ def classify(exc: BaseException) -> tuple[int, str, str | None, str | None]:
     return 500, "server_error", "internal_error", None
 
 
+def public_message(exc: BaseException, status: int) -> str:
+    """What a client reads: a 4xx says what was wrong with the request; a 5xx names no URI, host:port,
+    SQL, credential or internal (LoRA) name, only what failed (the details are logged server-side)."""
+    if status < 500:
+        return str(exc) if isinstance(exc, LlmopsError) else "invalid request"
+    if isinstance(exc, RouteUnavailableError):
+        return f"route {exc.route} is not available"
+    if isinstance(exc, EngineBusyError):
+        return "the engine is busy; retry shortly"
+    if isinstance(exc, UpstreamTimeoutError):
+        return "the engine did not answer in time"
+    if isinstance(exc, UpstreamError):
+        return "the engine failed to answer"
+    return "internal error"
+
+
 def to_http(exc: BaseException) -> tuple[int, bytes]:
     """The HTTP status and OpenAI error body for ``exc``."""
     status, type_, code, param = classify(exc)
-    message = str(exc) if isinstance(exc, LlmopsError) else "internal error"
-    return status, error_body(message, type_, code, param)
+    if status >= 500 and isinstance(exc, LlmopsError) and not isinstance(exc, GatewayError):
+        # gateway errors reach the request log with their request id; log the others here
+        log.warning("answered %d: %s", status, redact(str(exc)))
+    return status, error_body(public_message(exc, status), type_, code, param)
 
 
 def sse_error_event(exc: BaseException) -> bytes:
@@ -104,5 +130,9 @@ async def send_error(send: Send, exc: BaseException, headers: Iterable[tuple[byt
     extra = list(headers)
     if status == 401:
         extra.append((b"www-authenticate", b'Bearer realm="llmops"'))
+    elif isinstance(exc, RateLimitError):
+        extra.append((b"retry-after", str(exc.retry_after).encode()))
+    elif isinstance(exc, EngineBusyError):
+        extra.append((b"retry-after", b"1"))
     await send_json(send, status, body, extra)
     return status

@@ -2,8 +2,9 @@
 
 Per route and target: requests by status, latency and time-to-first-token histograms, tokens in and
 out, requests in flight, upstream errors by kind; and the request log's dropped records, skipped
-shadow copies and the route weights in force. Labelled children are created once and cached, so a
-request costs a few dictionary lookups and lock-protected additions.
+shadow copies and the route weights in force; route refresh failures by target and kind, targets
+serving their last-known-good, and whether the route table is degraded. Labelled children are
+created once and cached, so a request costs a few dictionary lookups and lock-protected additions.
 """
 
 from __future__ import annotations
@@ -56,6 +57,21 @@ class GatewayMetrics:
             "llmops_gateway_shadow_skipped", "Shadow copies skipped: too many in flight.", ("route",), registry=r
         )
         self.weight = Gauge("llmops_gateway_route_weight", "Target weights in force.", labels, registry=r)
+        self.resolve_failures = Counter(
+            "llmops_gateway_resolve_failures",
+            "Targets a route refresh could not resolve (they keep their last-known-good), by kind.",
+            (*labels, "kind"),
+            registry=r,
+        )
+        self.stale_targets = Gauge(
+            "llmops_gateway_stale_targets",
+            "Targets serving their last-known-good resolution because the last refresh failed for them.",
+            ("route",),
+            registry=r,
+        )
+        self.degraded = Gauge(
+            "llmops_gateway_degraded", "1 while the last route refresh failed for some target, else 0.", registry=r
+        )
         self._targets: dict[tuple[str, str], TargetMetrics] = {}
         self._requests: dict[tuple[str, str, str], Counter] = {}
 

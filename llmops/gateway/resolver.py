@@ -23,6 +23,7 @@ from llmops.prompts.files import discover, load_checked
 from llmops.prompts.spec import PromptSpec
 from llmops.refs import AdapterRef, PromptRef
 from llmops.registry import Registry, connect
+from llmops.registry.adapters import lora_name
 from llmops.release import Release
 
 
@@ -52,8 +53,8 @@ class ResolvedAdapter:
 
     @property
     def lora_name(self) -> str:
-        """The name engines know it by (same rule as ``AdapterVersionInfo.lora_name``)."""
-        return f"{self.name}-v{self.version}"
+        """The name engines know it by, ``NAME-vVERSION-SHA12`` (:func:`llmops.registry.adapters.lora_name`)."""
+        return lora_name(self.name, self.version, self.sha256)
 
 
 class RouteResolver(Protocol):
@@ -64,7 +65,9 @@ class RouteResolver(Protocol):
     def adapter(self, ref: str) -> ResolvedAdapter: ...
 
     def release(self, route: str, stage: str) -> Release | None:
-        """``route``'s release recorded at ``stage`` (exact versions); None when it has none."""
+        """``route``'s release recorded at ``stage`` (exact versions); None only when the registry answered
+        that there is none. Any failure to find out raises (``RegistryError``): the target then keeps its
+        last-known-good release; it never falls back to its configured references."""
         ...
 
 

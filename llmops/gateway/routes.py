@@ -9,10 +9,16 @@ The hot path reads ``manager.table`` once per request and uses that table to the
 in flight finish on the table they started with while a refresh or a weight change swaps in a new
 one (one attribute assignment; tables are immutable).
 
-A refresh resolves every route's prompt and adapter references through the :class:`RouteResolver`
-(in a worker thread: registry calls block), loads the adapters into their engines, compiles the
-prompts, and swaps. A route that fails to resolve keeps its previous release set and reports the
-error (``GET /readyz``, ``GET /admin/routes/NAME``); a route that never resolved answers 503.
+A refresh resolves every target through the :class:`RouteResolver` (in a worker thread: registry calls
+block; see :mod:`llmops.gateway.resolution`), loads the adapters into their engines, compiles the
+prompts, and swaps. **Last-known-good, per target**: a target that fails to resolve (registry error,
+missing alias, adapter that fails its check, engine that refuses the adapter) keeps serving exactly what
+it served before, and the other targets of its route are refreshed as usual; a registry failure never
+makes a target fall back to its configured references. The table then lists the failure
+(``errors``, ``stale``): ``GET /readyz`` says ``degraded`` and ``llmops_gateway_resolve_failures_total``
+counts it. A route none of whose refreshes ever succeeded is missing from the table and answers 503.
+While the table is degraded the refresher retries sooner (``retry_s``, doubling up to ``interval_s``); a
+route that never resolved is retried every ``retry_s``.
 
 Weights set through ``PUT /admin/routes/NAME`` override the file's until the route's target names
 change, and survive refreshes. They live in this gateway process: with several replicas, set them on
@@ -22,7 +28,6 @@ each (sticky assignment is a pure function of key and weights, so replicas with 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import time
@@ -34,9 +39,9 @@ from llmops.config.gateway import EngineSpec, RouteSpec, TargetSpec, engine_of
 from llmops.errors import InvalidRequestError, LlmopsError, RouteNotFoundError
 from llmops.gateway.adapters import AdapterSync
 from llmops.gateway.prompting import CompiledPrompt
+from llmops.gateway.resolution import Failure, Pick, failure_of, resolve_targets, targets_of
 from llmops.gateway.resolver import ResolvedAdapter, ResolvedPrompt, RouteResolver
 from llmops.gateway.routing import bounds, pick
-from llmops.releases import target_release
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +108,18 @@ class Route:
 @dataclass(frozen=True)
 class RouteTable:
     routes: Mapping[str, Route] = field(default_factory=dict)
-    errors: Mapping[str, str] = field(default_factory=dict)  # route -> why its last resolution failed
+    errors: Mapping[str, str] = field(default_factory=dict)  # route -> why (targets of) its last resolution failed
     generation: int = 0
     resolved_at: float = 0.0
+    #: route -> targets serving their last-known-good resolution (the last refresh failed for them)
+    stale: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: what failed in the refresh that built this table (empty after a weight change): for metrics
+    failures: tuple[Failure, ...] = ()
+
+    @property
+    def degraded(self) -> bool:
+        """True when the last refresh failed for some target (it serves its last-known-good, or nothing)."""
+        return bool(self.errors)
 
 
 def _headers(route: str, target: str, prompt: str | None, adapter: str | None) -> tuple[tuple[bytes, bytes], ...]:
@@ -139,12 +153,6 @@ def make_target(
     )
 
 
-@dataclass(frozen=True)
-class _Resolved:
-    prompts: dict[str, ResolvedPrompt | None]  # target name -> prompt
-    adapters: dict[str, ResolvedAdapter | None]
-
-
 class RouteManager:
     """Owns the current :class:`RouteTable`; refreshes it and applies weight changes."""
 
@@ -164,15 +172,17 @@ class RouteManager:
         self.resolver = resolver
         self.sync = sync
         self.interval_s = interval_s
-        self.retry_s = retry_s  # while a route is unavailable (say its engine is still starting), retry this often
+        self.retry_s = retry_s  # while a route is unavailable or degraded, retry this soon (doubling)
         self.table = RouteTable()
         self._overrides: dict[str, dict[str, int]] = {}
         self._compiled: dict[tuple[str, int, str], CompiledPrompt] = {}
         self._base_models: dict[str, str] = {n: e.model for n, e in engines.items() if e.model}
         self._refresh_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
-        self._poked = asyncio.Event()
+        self._wake = asyncio.Event()  # set by poke() (refresh now) and by a refresh that changed the schedule
+        self._refresh_now = False
         self._on_swap = on_swap
+        self._failed_refreshes = 0
 
     # -- reading ------------------------------------------------------------------------------
     def route(self, name: str) -> Route:
@@ -183,37 +193,23 @@ class RouteManager:
 
     @property
     def ready(self) -> bool:
+        """Every route resolved at least once (some targets may serve their last-known-good)."""
         return all(name in self.table.routes for name in self.specs)
 
-    # -- refreshing ---------------------------------------------------------------------------
-    def _targets(self, spec: RouteSpec) -> list[TargetSpec]:
-        return [*spec.targets, *([spec.shadow] if spec.shadow else [])]
+    @property
+    def unresolved(self) -> list[str]:
+        """Routes that never resolved (they answer 503)."""
+        return sorted(set(self.specs) - set(self.table.routes))
 
-    def _resolve_all(self) -> tuple[dict[str, _Resolved], dict[str, str]]:
-        """Blocking: resolve every reference (each distinct reference once per pass)."""
-        prompts: dict[str, ResolvedPrompt] = {}
-        adapters: dict[str, ResolvedAdapter] = {}
-        done: dict[str, _Resolved] = {}
-        errors: dict[str, str] = {}
-        for name, spec in self.specs.items():
-            try:
-                resolved = _Resolved({}, {})
-                for t in self._targets(spec):
-                    engine = engine_of(t, self.engines)
-                    release = target_release(name, t, self._base_models.get(engine, engine), self.resolver.release)
-                    adapter_ref = str(release.adapter) if release.adapter else None
-                    prompt_ref = str(release.prompt) if release.prompt else None
-                    if prompt_ref and prompt_ref not in prompts:
-                        prompts[prompt_ref] = self.resolver.prompt(prompt_ref)
-                    if adapter_ref and adapter_ref not in adapters:
-                        adapters[adapter_ref] = self.resolver.adapter(adapter_ref)
-                    resolved.prompts[t.name] = prompts[prompt_ref] if prompt_ref else None
-                    resolved.adapters[t.name] = adapters[adapter_ref] if adapter_ref else None
-                done[name] = resolved
-            except Exception as exc:  # noqa: BLE001 - one route's failure must not stop the others; logged
-                log.warning("route %s: cannot resolve: %s", name, exc, exc_info=not isinstance(exc, LlmopsError))
-                errors[name] = str(exc)
-        return done, errors
+    # -- refreshing ---------------------------------------------------------------------------
+    def _previous(self, route: str, target: str) -> ServedTarget | None:
+        """What ``route``'s ``target`` serves now (its last-known-good), if anything."""
+        found = self.table.routes.get(route)
+        if found is None:
+            return None
+        if found.shadow is not None and found.shadow.target == target:
+            return found.shadow
+        return next((t for t in found.targets if t.target == target), None)
 
     def _compile(self, prompt: ResolvedPrompt) -> CompiledPrompt:
         key = (prompt.name, prompt.version, prompt.spec.content_hash())
@@ -221,14 +217,22 @@ class RouteManager:
             self._compiled[key] = CompiledPrompt(prompt)
         return self._compiled[key]
 
-    async def _sync_engines(self, resolved: dict[str, _Resolved], errors: dict[str, str]) -> None:
+    async def _sync_engines(self, outcomes: dict[str, dict[str, Pick | Failure]]) -> None:
+        """Load what the targets need into their engines; a target whose engine fails becomes a Failure.
+
+        Adapters that failed targets keep serving (their last-known-good) count as needed too, so a sync
+        never unloads them and reloads them after an engine restart.
+        """
         needed: dict[str, dict[str, ResolvedAdapter]] = {name: {} for name in self.engines}
-        users: dict[str, set[str]] = {name: set() for name in self.engines}
-        for route, res in resolved.items():
-            for t in self._targets(self.specs[route]):
+        users: dict[str, list[tuple[str, str]]] = {name: [] for name in self.engines}
+        for route, picks in outcomes.items():
+            for t in targets_of(self.specs[route]):
                 engine = engine_of(t, self.engines)
-                users[engine].add(route)
-                adapter = res.adapters.get(t.name)
+                outcome = picks[t.name]
+                served = self._previous(route, t.name)
+                adapter = outcome.adapter if isinstance(outcome, Pick) else (served.adapter if served else None)
+                if isinstance(outcome, Pick) or served is not None:
+                    users[engine].append((route, t.name))
                 if adapter is not None:
                     needed[engine][adapter.lora_name] = adapter
         for engine, adapters in needed.items():
@@ -237,28 +241,48 @@ class RouteManager:
             try:
                 report = await self.sync.sync(engine, adapters.values(), load=self.engines[engine].sync_adapters)
             except LlmopsError as exc:
-                log.warning("engine %s: adapter sync failed: %s", engine, exc)
-                for route in users[engine]:
-                    errors.setdefault(route, str(exc))
-                    resolved.pop(route, None)
+                for route, target in users[engine]:
+                    if isinstance(outcomes[route][target], Pick):
+                        outcomes[route][target] = failure_of(route, target, exc)
                 continue
             if report.base_model and engine not in self._base_models:
                 self._base_models[engine] = report.base_model
 
-    def _build(self, name: str, res: _Resolved) -> Route:
+    def _served(self, route: str, t: TargetSpec, outcome: Pick | Failure) -> ServedTarget | Failure:
+        if isinstance(outcome, Failure):
+            return outcome
+        engine = engine_of(t, self.engines)
+        base = self._base_models.get(engine)
+        if base is None:
+            error = LlmopsError(f"engine {engine}: base model name unknown (set engines.{engine}.model)")
+            return failure_of(route, t.name, error)
+        prompt = self._compile(outcome.prompt) if outcome.prompt else None
+        return make_target(route, t, engine, base, prompt, outcome.adapter)
+
+    def _build(self, name: str, picks: dict[str, Pick | Failure]) -> tuple[Route | None, list[Failure], list[str]]:
+        """The route from this pass (failed targets keep their last-known-good), its failures, stale targets.
+
+        None when a target failed that never resolved before (the route is unavailable).
+        """
         spec = self.specs[name]
+        failures: list[Failure] = []
+        stale: list[str] = []
 
-        def served(t: TargetSpec) -> ServedTarget:
-            engine = engine_of(t, self.engines)
-            prompt = res.prompts.get(t.name)
-            base = self._base_models.get(engine)
-            if base is None:
-                raise LlmopsError(f"engine {engine}: base model name unknown (set engines.{engine}.model)")
-            return make_target(
-                name, t, engine, base, self._compile(prompt) if prompt else None, res.adapters.get(t.name)
-            )
+        def served(t: TargetSpec) -> ServedTarget | None:
+            got = self._served(name, t, picks[t.name])
+            if isinstance(got, ServedTarget):
+                return got
+            failures.append(got)
+            previous = self._previous(name, t.name)
+            if previous is not None:
+                stale.append(t.name)
+            return previous
 
-        targets = tuple(served(t) for t in spec.targets)
+        primary = [served(t) for t in spec.targets]
+        shadow = served(spec.shadow) if spec.shadow else None  # a shadow that never resolved is left out
+        targets = tuple(t for t in primary if t is not None)
+        if len(targets) != len(primary):
+            return None, failures, stale
         weights = tuple(t.weight for t in spec.targets)
         override = self._overrides.get(name)
         if override is not None:
@@ -266,31 +290,40 @@ class RouteManager:
                 weights = tuple(override[r.target] for r in targets)
             else:
                 del self._overrides[name]
-        shadow = served(spec.shadow) if spec.shadow else None
-        return Route(name, targets, weights, bounds(weights), shadow, spec.shadow.sample if spec.shadow else 1.0)
+        sample = spec.shadow.sample if spec.shadow else 1.0
+        return Route(name, targets, weights, bounds(weights), shadow, sample), failures, stale
 
     async def refresh(self) -> RouteTable:
-        """Resolve every route now and swap the table in; returns the new table."""
+        """Resolve every target now and swap the table in; returns the new table."""
         async with self._refresh_lock:
-            resolved, errors = await asyncio.to_thread(self._resolve_all)
-            await self._sync_engines(resolved, errors)
+            outcomes = await asyncio.to_thread(
+                resolve_targets, self.specs, self.engines, dict(self._base_models), self.resolver
+            )
+            await self._sync_engines(outcomes)
             routes: dict[str, Route] = {}
+            errors: dict[str, str] = {}
+            stale: dict[str, tuple[str, ...]] = {}
+            failures: list[Failure] = []
             for name in self.specs:
-                if name in resolved:
-                    try:
-                        routes[name] = self._build(name, resolved[name])
-                        continue
-                    except LlmopsError as exc:
-                        errors[name] = str(exc)
-                previous = self.table.routes.get(name)
-                if previous is not None:
-                    routes[name] = previous  # keep serving the last good release set
-            # weights may have changed while resolving: take the live ones for untouched routes
+                route, failed, kept = self._build(name, outcomes[name])
+                if route is not None:
+                    routes[name] = route
+                if failed:
+                    errors[name] = "; ".join(f"target {f.target}: {f.message}" for f in failed)
+                    failures.extend(failed)
+                if kept:
+                    stale[name] = tuple(kept)
+            # weights may have changed while resolving: take the live ones
             for name, route in routes.items():
                 override = self._overrides.get(name)
                 if override is not None and set(override) == {r.target for r in route.targets}:
                     routes[name] = route.with_weights(tuple(override[r.target] for r in route.targets))
-            self._swap(RouteTable(routes, errors, self.table.generation + 1, time.time()))
+            table = RouteTable(routes, errors, self.table.generation + 1, time.time(), stale, tuple(failures))
+            was_degraded = self.table.degraded or not self.ready
+            self._failed_refreshes = self._failed_refreshes + 1 if errors else 0
+            self._swap(table)
+            if self._task is not None and was_degraded != (table.degraded or not self.ready):
+                self._wake.set()  # the background refresher's wait depends on it
             return self.table
 
     async def set_weights(self, name: str, weights: Mapping[str, int]) -> Route:
@@ -306,9 +339,8 @@ class RouteManager:
         self._overrides[name] = dict(weights)
         current = self.table
         updated = route.with_weights(tuple(weights[r.target] for r in route.targets))
-        self._swap(
-            dataclasses.replace(current, routes={**current.routes, name: updated}, generation=current.generation + 1)
-        )
+        routes = {**current.routes, name: updated}
+        self._swap(dataclasses.replace(current, routes=routes, generation=current.generation + 1, failures=()))
         return updated
 
     def _swap(self, table: RouteTable) -> None:
@@ -319,14 +351,28 @@ class RouteManager:
     # -- background ---------------------------------------------------------------------------
     def poke(self) -> None:
         """Ask the background refresher to run now (e.g. an engine lost an adapter)."""
-        self._poked.set()
+        self._refresh_now = True
+        self._wake.set()
+
+    def _wait_s(self) -> float:
+        if not self.ready:  # a route is unavailable (say its engine is still starting): retry soon
+            return min(self.interval_s, self.retry_s)
+        if self.table.degraded:  # serving last-known-good: retry sooner, backing off while the fault lasts
+            return min(self.interval_s, self.retry_s * 2 ** min(max(self._failed_refreshes - 1, 0), 8))
+        return self.interval_s
 
     async def _loop(self) -> None:
         while True:
-            wait_s = self.interval_s if self.ready else min(self.interval_s, self.retry_s)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._poked.wait(), wait_s)
-            self._poked.clear()
+            try:  # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel that meets a wake-up
+                async with asyncio.timeout(self._wait_s()):
+                    await self._wake.wait()
+                woken = True
+            except TimeoutError:
+                woken = False
+            self._wake.clear()
+            if woken and not self._refresh_now:
+                continue  # a refresh elsewhere (say POST /admin/reload) changed the schedule: wait anew
+            self._refresh_now = False
             try:
                 await self.refresh()
             except Exception:  # the refresher must outlive any one failure; logged with its traceback

@@ -10,7 +10,9 @@ target as long as the weights are unchanged. Every gateway replica computes the 
 stickiness needs no shared state.
 
 The hash is salted with the route name, so a user in one route's canary is not systematically in
-every other route's canary too.
+every other route's canary too, and keyed with the deployment's secret (``secret``: the gateway's
+``sticky_secret``, see :mod:`llmops.gateway.settings`), so a client cannot grind ``user`` values
+offline until one lands on the canary. Replicas agree as long as they share the secret.
 """
 
 from __future__ import annotations
@@ -23,10 +25,10 @@ from itertools import accumulate
 _SCALE = float(1 << 64)
 
 
-def key_digest(key: str, salt: str = "") -> bytes:
-    """An 8-byte digest of ``salt`` and ``key`` (blake2b: fast, stable across processes and machines)."""
+def key_digest(key: str, salt: str = "", secret: bytes = b"") -> bytes:
+    """An 8-byte digest of ``salt`` and ``key``, keyed with ``secret`` (blake2b: fast, stable across machines)."""
     data = f"{salt}\x00{key}".encode("utf-8", "surrogatepass")
-    return hashlib.blake2b(data, digest_size=8).digest()
+    return hashlib.blake2b(data, digest_size=8, key=secret).digest()
 
 
 def digest_point(digest: bytes) -> float:
@@ -34,9 +36,9 @@ def digest_point(digest: bytes) -> float:
     return int.from_bytes(digest[:8], "big") / _SCALE
 
 
-def hash_point(key: str, salt: str = "") -> float:
+def hash_point(key: str, salt: str = "", secret: bytes = b"") -> float:
     """The point in [0, 1) a sticky key maps to."""
-    return digest_point(key_digest(key, salt))
+    return digest_point(key_digest(key, salt, secret))
 
 
 def random_point() -> float:
@@ -73,7 +75,7 @@ def pick(point: float, upper: Sequence[float], weights: Sequence[int]) -> int:
     raise ValueError("at least one weight must be positive")
 
 
-def choose_target(key: str | None, weights: Sequence[int], *, salt: str = "") -> int:
+def choose_target(key: str | None, weights: Sequence[int], *, salt: str = "", secret: bytes = b"") -> int:
     """Index of the target for sticky ``key`` (``None``: a random pick) under ``weights``."""
-    point = random_point() if key is None else hash_point(key, salt)
+    point = random_point() if key is None else hash_point(key, salt, secret)
     return pick(point, bounds(weights), weights)

@@ -4,8 +4,13 @@ Bytes are forwarded as soon as they complete an event (``\\n\\n``); nothing wait
 along, the relay notes the time of the first event (TTFT), the usage event (token counts; dropped
 when the gateway asked for it on the client's behalf), an error event, and ``[DONE]``.
 
-A stream that ends without ``[DONE]``, or whose connection breaks or stalls past the read deadline,
-ends with an OpenAI-style error event and never with ``[DONE]``; an error event from the engine is
+Events whose JSON holds a ``null`` that OpenAI's schema does not allow are re-serialised without it
+(:mod:`llmops.gateway.openai_schema`); the others pass through untouched.
+
+A stream that ends without ``[DONE]``, whose connection breaks or stalls past the read deadline, or
+that sends more than ``max_event_bytes`` without ending an event (the relay holds at most one
+incomplete event, never an unbounded buffer), ends with an OpenAI-style error event and never with
+``[DONE]``; an error event from the engine is
 replaced by the gateway's own (same shape as every error body), and any ``[DONE]`` after it is dropped.
 """
 
@@ -21,8 +26,10 @@ import orjson
 from llmops.errors import GatewayError, UpstreamError
 from llmops.gateway.asgi import Send
 from llmops.gateway.errors import sse_error_event
+from llmops.gateway.openai_schema import needs_normalising, normalise_chunk
 
 DONE = b"[DONE]"
+MAX_EVENT_BYTES = 1 << 20  # one SSE event (a chunk with logprobs included) is far smaller
 
 
 @dataclass(slots=True)
@@ -42,8 +49,8 @@ def _data(event: bytes) -> bytes:
 
 def _scan(block: bytes, result: StreamResult, strip_usage: bool) -> bytes:
     """Note what ``block`` (one or more complete events) holds; return the bytes to forward."""
-    if b'"usage"' not in block and b"[DONE]" not in block and b'"error"' not in block:
-        return block  # the common case: content events only
+    if b'"usage"' not in block and b"[DONE]" not in block and b'"error"' not in block and not needs_normalising(block):
+        return block  # the common case: conforming content events only
     kept = []
     for event in block.split(b"\n\n"):
         if not event.strip():
@@ -53,7 +60,7 @@ def _scan(block: bytes, result: StreamResult, strip_usage: bool) -> bytes:
             if result.error is not None:
                 continue  # an error ends the stream: no [DONE] after it
             result.done = True
-        elif data.startswith(b"{") and (b'"usage"' in data or b'"error"' in data):
+        elif data.startswith(b"{") and (b'"usage"' in data or b'"error"' in data or needs_normalising(data)):
             try:
                 obj = orjson.loads(data)
             except orjson.JSONDecodeError:
@@ -67,21 +74,33 @@ def _scan(block: bytes, result: StreamResult, strip_usage: bool) -> bytes:
                     result.usage = obj["usage"]
                     if strip_usage and not obj.get("choices"):
                         continue
+                if normalise_chunk(obj):
+                    event = b"data: " + orjson.dumps(obj)
         kept.append(event + b"\n\n")
     return b"".join(kept)
 
 
 async def relay(
-    chunks: AsyncIterator[bytes], send: Send, *, strip_usage: bool, result: StreamResult
+    chunks: AsyncIterator[bytes],
+    send: Send,
+    *,
+    strip_usage: bool,
+    result: StreamResult,
+    max_event_bytes: int = MAX_EVENT_BYTES,
 ) -> GatewayError | None:
     """Forward events from ``chunks`` to ``send``; return the error the stream ended with, if any."""
     buffer = b""
     failure: GatewayError | None = None
     try:
         async for chunk in chunks:
+            held = len(buffer)
             buffer = buffer + chunk if buffer else chunk
-            end = buffer.rfind(b"\n\n")
+            # search only the new bytes (and the one before them: a delimiter split across chunks)
+            end = buffer.rfind(b"\n\n", max(held - 1, 0))
             if end < 0:
+                if len(buffer) > max_event_bytes:
+                    failure = UpstreamError(f"the engine sent over {max_event_bytes} bytes without ending an event")
+                    break
                 continue
             block, buffer = buffer[: end + 2], buffer[end + 2 :]
             out = _scan(block, result, strip_usage)

@@ -1,4 +1,4 @@
-"""The prompt library API: load, render, convert to LangChain, promote with an audit record.
+"""The prompt library API: load, render, convert to LangChain (alias moves: `llmops.promotion`).
 
 >>> from llmops.prompts.api import render
 >>> render("support-triage@production", {"message": "My card was charged twice"})  # doctest: +SKIP
@@ -11,12 +11,10 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from llmops.config.workspace import Workspace, load_workspace
-from llmops.errors import NotFoundError, RegistryError
-from llmops.gitinfo import actor
+from llmops.errors import NotFoundError
 from llmops.prompts.render import render_messages
-from llmops.refs import PromptRef, check_alias
+from llmops.refs import PromptRef
 from llmops.registry import connect
-from llmops.registry.audit import AuditRecord
 from llmops.registry.prompts import PromptStore, PromptVersionInfo
 
 if TYPE_CHECKING:
@@ -59,42 +57,4 @@ def to_langchain(ref: str | PromptRef | PromptVersionInfo, ws: Workspace | None 
     return template.partial(**partials) if partials else template
 
 
-def promote(
-    name: str,
-    version: int,
-    alias: str,
-    *,
-    reason: str = "",
-    ws: Workspace | None = None,
-) -> AuditRecord:
-    """Point ``name@alias`` at ``version`` and append the move to the audit log.
-
-    If the audit record cannot be written the alias is put back, so no move goes unrecorded.
-    """
-    ws = ws or load_workspace()
-    store = connect(ws)
-    reg = store.prompts
-    check_alias(alias)
-    target = reg.get(PromptRef(name, version=version))
-    previous = reg.alias_version(name, alias)
-    reg.set_alias(name, alias, target.version)
-    record = AuditRecord(
-        kind="prompt",
-        object=name,
-        alias=alias,
-        from_version=str(previous) if previous is not None else None,
-        to_version=str(target.version),
-        actor=actor(),
-        reason=reason,
-    )
-    try:
-        return store.audit.append(record)
-    except Exception as exc:  # noqa: BLE001 - any failure to record must undo the move, then re-raise
-        if previous is None:
-            reg.delete_alias(name, alias)
-        else:
-            reg.set_alias(name, alias, previous)
-        raise RegistryError(f"alias move not recorded, undone: {exc}", uri=ws.tracking_uri) from exc
-
-
-__all__ = ["NotFoundError", "load_prompt", "promote", "registry", "render", "to_langchain"]
+__all__ = ["NotFoundError", "load_prompt", "registry", "render", "to_langchain"]

@@ -1,4 +1,4 @@
-"""Render a prompt spec into chat messages, checking variables against their declarations."""
+"""Render a prompt spec into chat messages, checking variables against their declarations and bounds."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from llmops.errors import RenderError
-from llmops.prompts.sandbox import MAX_OUTPUT_CHARS, render_template
+from llmops.prompts.sandbox import MAX_OUTPUT_CHARS, Budget, render_template
 from llmops.prompts.spec import PromptSpec, value_has_type
 
 
 def resolve_variables(spec: PromptSpec, given: Mapping[str, Any], *, version: int | None = None) -> dict[str, Any]:
-    """Apply defaults and check types, lengths and unknown names; raise RenderError on any problem."""
+    """Apply defaults and check types, bounds and unknown names; raise RenderError naming the variable."""
     unknown = sorted(set(given) - set(spec.variables))
     if unknown:
         raise RenderError(f"unknown variable(s): {', '.join(unknown)}", prompt=spec.name, version=version)
@@ -31,12 +31,9 @@ def resolve_variables(spec: PromptSpec, given: Mapping[str, Any], *, version: in
                 prompt=spec.name,
                 version=version,
             )
-        if isinstance(value, str) and len(value) > decl.max_length:
-            raise RenderError(
-                f"variable '{name}' is longer than {decl.max_length} characters",
-                prompt=spec.name,
-                version=version,
-            )
+        problem = decl.problem(value)
+        if problem is not None:
+            raise RenderError(f"variable '{name}' {problem}", prompt=spec.name, version=version)
         values[name] = value
     return values
 
@@ -66,16 +63,17 @@ def render_messages(
     *,
     version: int | None = None,
     max_chars: int = MAX_OUTPUT_CHARS,
+    budget: Budget | None = None,
 ) -> list[dict[str, str]]:
     """The spec's messages with every template rendered: ``[{"role": ..., "content": ...}]``."""
     values = resolve_variables(spec, variables, version=version)
     out = []
-    budget = max_chars
+    room = max_chars
     for message in spec.messages:
         try:
-            content = render_template(message.content, values, max_chars=budget)
+            content = render_template(message.content, values, max_chars=room, budget=budget)
         except RenderError as exc:
             raise RenderError(str(exc), prompt=spec.name, version=version) from exc
-        budget -= len(content)
+        room -= len(content)
         out.append({"role": message.role, "content": content})
     return out

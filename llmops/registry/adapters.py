@@ -8,6 +8,7 @@ every download verifies. Training sets no alias: promotion is a separate, gated 
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field, replace
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
 
 ARTIFACT_DIR = "adapter"
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -50,8 +52,16 @@ class AdapterVersionInfo:
 
     @property
     def lora_name(self) -> str:
-        """The name an engine knows this version by: ``NAME-vVERSION`` (safe in URLs and model ids)."""
-        return f"{self.name}-v{self.version}"
+        """The name an engine knows this version by: see :func:`lora_name`."""
+        return lora_name(self.name, self.version, self.sha256)
+
+
+def lora_name(name: str, version: int, sha256: str) -> str:
+    """The name an engine serves an adapter version under: ``NAME-vVERSION-SHA12``, with the first 12 hex
+    digits of its sha256 (safe in URLs and model ids). The digest makes "loaded under this name" mean
+    "these exact weights": an adapter someone else loaded under a guessed ``NAME-vVERSION``, or an older
+    registry's version of the same number, is never taken for it."""
+    return f"{name}-v{version}-{sha256[:12]}"
 
 
 def _info(mv: ModelVersion) -> AdapterVersionInfo:
@@ -194,6 +204,10 @@ class AdapterStore(Store):
         info = ref if isinstance(ref, AdapterVersionInfo) else self.get(ref)
         if not info.sha256:
             raise IntegrityError(f"adapter {info.ref} has no {tags.SHA256} tag; refusing to load it")
+        if _SHA256_RE.fullmatch(info.sha256) is None:  # the tag becomes part of a cache path: 64 hex digits only
+            raise IntegrityError(
+                f"adapter {info.ref}: its {tags.SHA256} tag is not a sha256 (64 lowercase hex digits); refusing to load it"
+            )
         root = (cache_dir or self._backend.ws.cache_dir / "adapters") / info.name
         target = root / f"v{info.version}-{info.sha256[:12]}"
         root.mkdir(parents=True, exist_ok=True)

@@ -36,8 +36,9 @@ class AuditRecord:
     reason: str = ""
     eval_records: tuple[str, ...] = ()
     forced: bool = False
-    outcome: str = "moved"  # "pending", "moved", "restored", "rolled-back"
+    outcome: str = "moved"  # "pending", "moved", "restored", "rolled-back"; "unchanged" is never written
     detail: str = ""  # e.g. the exact adapter and prompt versions of a release
+    plan: str = ""  # pending records: the planned moves (JSON, see llmops.promotion.moves), for reconciliation
     timestamp_ms: int = field(default_factory=lambda: int(time.time() * 1000))
     record_id: str | None = None
 
@@ -62,6 +63,7 @@ class AuditRecord:
             forced=raw.get("forced") == "True",
             outcome=raw.get("outcome", ""),
             detail=raw.get("detail", ""),
+            plan=raw.get("plan", ""),
             timestamp_ms=int(raw.get("timestamp_ms") or 0),
             record_id=record_id,
         )
@@ -121,3 +123,8 @@ def settled(records: Sequence[AuditRecord]) -> list[AuditRecord]:
             unsettled[_move(records[i])].remove(latest)
             hidden.add(latest[1])
     return [r for i, r in enumerate(records) if i not in hidden]
+
+
+def unsettled(records: Sequence[AuditRecord]) -> list[AuditRecord]:
+    """The "pending" records in ``records`` that no outcome settles: moves that died midway (see :func:`settled`)."""
+    return [r for r in settled(records) if r.outcome == "pending"]

@@ -3,13 +3,16 @@
 Every call goes to the registry named by the workspace's tracking URI, explicitly; nothing sets
 MLflow's process-global URI or writes ``os.environ``. A lookup of something that does not exist is
 ``None``; any other failure (unreachable server, a locked SQLite file, a refused write) raises
-:class:`~llmops.errors.RegistryError`, so a registry failure is never reported as "not found".
+:class:`~llmops.errors.RegistryError`, so a registry failure is never reported as "not found". Its
+message is the gist of the driver's error (no SQL statement or parameters; no credentials, which
+RegistryError redacts from the message and the URI).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import urllib.parse
 from collections.abc import Callable, Iterator
 from functools import cached_property
@@ -24,6 +27,8 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 T = TypeVar("T")
+_SQL_DETAIL = re.compile(r"\[(?:SQL|parameters): ")
+_BACKGROUND = re.compile(r"\(Background on this error at: [^)]*\)")
 
 #: MLflow settings for a CLI process: fail fast on an unreachable server, no telemetry, quiet logs.
 MLFLOW_PROCESS_DEFAULTS = {
@@ -56,6 +61,15 @@ def check_reachable(uri: str) -> None:
     raise RegistryError(f"unsupported registry URI scheme {scheme!r}", uri=uri)
 
 
+def brief(message: str, limit: int = 500) -> str:
+    """The gist of a driver error: without SQLAlchemy's ``[SQL: …]``/``[parameters: …]`` blocks and its
+    "Background on this error" link, bounded to ``limit`` characters (credentials go in RegistryError)."""
+    cut = _SQL_DETAIL.search(message)
+    text = (message[: cut.start()] if cut else message).strip()
+    text = _BACKGROUND.sub("", text).strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def is_not_found(exc: BaseException) -> bool:
     """True when an MLflow error says the object does not exist (as opposed to a failure)."""
     code = getattr(exc, "error_code", "")
@@ -79,7 +93,7 @@ class Backend:
         return MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
 
     def fail(self, what: str, exc: BaseException) -> NoReturn:
-        message = getattr(exc, "message", None) or str(exc)
+        message = brief(getattr(exc, "message", None) or str(exc))
         raise RegistryError(f"{what}: {message}", uri=self.uri) from exc
 
     @contextlib.contextmanager

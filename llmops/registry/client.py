@@ -2,7 +2,7 @@
 
 ``connect(ws)`` returns a :class:`Registry` for a workspace's MLflow registry (an embedded SQLite file
 or an MLflow server). Services talk to its stores (``registry.prompts``, ``.adapters``, ``.pointers``,
-``.audit``, ``.evals``, ``.models``, ``.runs``) and never to an ``MlflowClient``: this package is the only
+``.audit``, ``.leases``, ``.evals``, ``.models``, ``.runs``) and never to an ``MlflowClient``: this package is the only
 one that imports mlflow (see :mod:`llmops.registry.backend` for the error policy).
 """
 
@@ -15,6 +15,7 @@ from llmops.registry.adapters import AdapterStore
 from llmops.registry.audit import AuditStore
 from llmops.registry.backend import Backend, check_reachable
 from llmops.registry.evals import EvalRecordStore
+from llmops.registry.lease import LeaseStore
 from llmops.registry.models import BaseModelStore
 from llmops.registry.pointers import ReleasePointers
 from llmops.registry.prompts import PromptStore
@@ -49,6 +50,10 @@ class Registry:
     @cached_property
     def audit(self) -> AuditStore:
         return AuditStore(self._backend)
+
+    @cached_property
+    def leases(self) -> LeaseStore:
+        return LeaseStore(self._backend)
 
     @cached_property
     def evals(self) -> EvalRecordStore:

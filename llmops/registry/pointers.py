@@ -6,6 +6,10 @@ eval record ids that allowed it; its source is a ``release.json`` run artifact. 
 ``production`` and ``canary`` on that model are the *commit point* of a promotion: moving one alias
 is a single registry write, so a reader (every gateway replica's refresher) sees the old release or
 the new one, never a mix. Pointer history is the audit log's completed moves of that route and stage.
+
+MLflow keeps registered models and prompts in one namespace, so ``ROUTE.release`` may be someone else's
+model: every pointer version must carry ``llmops.kind=release`` (reads refuse one that does not), and
+``record`` refuses to add versions to a model of another kind.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmops.errors import LlmopsError, NotFoundError
+from llmops.errors import LlmopsError, NotFoundError, RegistryError
 from llmops.refs import check_alias
 from llmops.registry import tags
 from llmops.registry.audit import AuditRecord, AuditStore
@@ -57,6 +61,14 @@ def release_from_tags(found: dict[str, str], where: str) -> Release:
     return Release.from_canonical(json.loads(raw))
 
 
+def _not_pointer(route: str, kind: str | None) -> RegistryError:
+    what = {"prompt": "a prompt", None: "a registered model llmops did not create"}.get(kind, f"an llmops {kind}")
+    return RegistryError(
+        f"registry name {pointer_model(route)} holds {what}, not the release pointers of route {route}: "
+        "rename that model or the route"
+    )
+
+
 @dataclass(frozen=True)
 class RecordedRelease:
     """One recorded release of a route: the pointer version number, the release, the evals that allowed it."""
@@ -79,6 +91,8 @@ class PointerMove:
 
 def _recorded(route: str, mv: Any) -> RecordedRelease:
     found = dict(mv.tags or {})
+    if found.get(tags.KIND) != tags.KIND_RELEASE:
+        raise _not_pointer(route, found.get(tags.KIND))
     return RecordedRelease(
         route=route,
         version=int(mv.version),
@@ -110,6 +124,7 @@ class ReleasePointers:
         except MlflowException as exc:
             if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                 self._backend.fail(f"cannot create the release pointers of route {route}", exc)
+            self._check_kind(route)
         with self._backend.call(f"cannot list the releases of route {route}"):
             for mv in self._client.search_model_versions(f"name = '{name}'"):
                 if (mv.tags or {}).get(tags.RELEASE_KEY) == release.key:
@@ -133,6 +148,18 @@ class ReleasePointers:
                 tags={tags.KIND: tags.KIND_RELEASE, **values},
             )
         return _recorded(route, mv)
+
+    def _check_kind(self, route: str) -> None:
+        """RegistryError unless ``ROUTE.release`` is a pointer model (a user's model or a prompt may hold the name)."""
+        name = pointer_model(route)
+        with self._backend.call(f"cannot look up {name}"):
+            is_prompt = self._client.get_prompt(name) is not None
+        if is_prompt:
+            raise _not_pointer(route, "prompt")
+        model = self._backend.lookup(f"cannot look up {name}", lambda: self._client.get_registered_model(name))
+        kind = None if model is None else (model.tags or {}).get(tags.KIND)
+        if kind != tags.KIND_RELEASE:
+            raise _not_pointer(route, kind)
 
     def at_stage(self, route: str, stage: str) -> RecordedRelease | None:
         """The release ``route`` serves at ``stage``; None when no release was ever put there."""

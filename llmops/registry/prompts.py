@@ -6,7 +6,9 @@ generation params as its model config, and the full canonical spec plus lineage 
 ``llmops.spec`` (canonical JSON), ``llmops.content_sha256``, ``llmops.git_commit``,
 ``llmops.git_dirty``, ``llmops.path`` (see :mod:`llmops.registry.tags`).
 
-``push`` registers a version only when the content hash differs from the latest version. It is
+Reading a version recomputes its content hash from the stored spec (tags are mutable) and checks the
+spec against the registered template: a mismatch is an :class:`~llmops.errors.IntegrityError` naming
+the version. ``push`` registers a version only when the content hash differs from the latest version. It is
 safe to run concurrently: same-machine pushes serialize on a lock file in the workspace, and
 pushes from several machines converge, because after registering each push keeps only the
 lowest new version with its hash and deletes its own duplicate.
@@ -15,17 +17,21 @@ lowest new version with its hash and deletes its own duplicate.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from filelock import FileLock
 
-from llmops.errors import NotFoundError
+from llmops.errors import IntegrityError, NotFoundError
 from llmops.gitinfo import GitInfo
 from llmops.prompts.spec import PromptSpec
 from llmops.refs import PromptRef, check_alias
 from llmops.registry import tags
 from llmops.registry.backend import Store
+
+#: registrations refused because a concurrent one took the name or version number are retried this often
+_REGISTER_ATTEMPTS = 8
 
 if TYPE_CHECKING:
     from mlflow.entities.model_registry.prompt_version import PromptVersion
@@ -77,6 +83,27 @@ def _spec_from_version(pv: PromptVersion) -> PromptSpec:
     return PromptSpec.model_validate({"name": pv.name, "messages": messages, "variables": variables})
 
 
+def _checked_hash(pv: PromptVersion, spec: PromptSpec) -> str:
+    """The spec's content hash, recomputed; IntegrityError naming the version when the stored copies disagree.
+
+    Tags are mutable: the ``llmops.content_sha256`` tag must equal the hash of the stored spec, and the
+    spec's messages must equal the template MLflow registered with the version.
+    """
+    digest = spec.content_hash()
+    label = f"prompt {pv.name} v{pv.version}"
+    recorded = (pv.tags or {}).get(tags.PROMPT_CONTENT_SHA256)
+    if recorded and recorded != digest:
+        raise IntegrityError(
+            f"{label}: its {tags.PROMPT_CONTENT_SHA256} tag ({recorded[:12]}…) is not the hash of its content "
+            f"({digest[:12]}…); the version was altered after it was registered"
+        )
+    template = pv.template
+    registered = [m.model_dump() for m in spec.messages]
+    if (pv.tags or {}).get(tags.PROMPT_SPEC) and isinstance(template, list) and template != registered:
+        raise IntegrityError(f"{label}: its {tags.PROMPT_SPEC} tag does not match the registered template")
+    return digest
+
+
 def _info(pv: PromptVersion) -> PromptVersionInfo:
     found = pv.tags or {}
     spec = _spec_from_version(pv)
@@ -84,7 +111,7 @@ def _info(pv: PromptVersion) -> PromptVersionInfo:
         name=pv.name,
         version=int(pv.version),
         spec=spec,
-        content_hash=found.get(tags.PROMPT_CONTENT_SHA256) or spec.content_hash(),
+        content_hash=_checked_hash(pv, spec),
         git_commit=found.get(tags.GIT_COMMIT) or None,
         path=found.get(tags.SOURCE_PATH) or None,
         commit_message=pv.commit_message,
@@ -194,15 +221,29 @@ class PromptStore(Store):
         if git.commit:
             values[tags.GIT_COMMIT] = git.commit
         message = git.subject or f"llmops prompts push {git.path}"
-        with self._backend.call(f"cannot register prompt {spec.name}"):
-            pv = self._client.register_prompt(
-                name=spec.name,
-                template=[m.model_dump() for m in spec.messages],
-                commit_message=message,
-                tags=values,
-                model_config=spec.params.as_request() or None,
-            )
-        return int(pv.version)
+        from mlflow.exceptions import MlflowException
+
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                pv = self._client.register_prompt(
+                    name=spec.name,
+                    template=[m.model_dump() for m in spec.messages],
+                    commit_message=message,
+                    tags=values,
+                    model_config=spec.params.as_request() or None,
+                )
+            except MlflowException as exc:
+                # another machine created the prompt (or took the version number) between the registry's
+                # read and write: ours was refused and nothing was written, so register again
+                if exc.error_code == "RESOURCE_ALREADY_EXISTS" and attempt < _REGISTER_ATTEMPTS:
+                    time.sleep(0.05 * attempt)
+                    continue
+                self._backend.fail(f"cannot register prompt {spec.name}", exc)
+            except OSError as exc:
+                self._backend.fail(f"cannot register prompt {spec.name}", exc)
+            return int(pv.version)
 
     def _converge(self, name: str, digest: str, mine: int, base: int) -> int:
         """Keep the lowest version above ``base`` with ``digest``; delete ``mine`` if it is a duplicate."""

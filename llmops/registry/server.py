@@ -1,8 +1,12 @@
-"""``llmops registry serve``: the MLflow tracking server + UI over the workspace's SQLite store.
+"""``llmops registry serve``: the MLflow tracking server + UI over a database backend store.
 
-The server serves artifacts (``--serve-artifacts``), so clients that talk to it over HTTP need no
-access to the artifact folder. It listens on 127.0.0.1 unless configured otherwise. A fresh
-SQLite store needs ~30 s of migrations on the first start here, hence the generous timeout.
+The backend store is the workspace's SQLite file by default, or any database URI MLflow accepts
+(``postgresql://user:pass@host:5432/db``, ``mysql://…``, ``sqlite:///…``) for a registry that several
+machines share. The server serves artifacts (``--serve-artifacts``) from ``--artifacts-destination``
+(default: the workspace's artifact folder; an ``s3://`` URI works too), so clients that talk to it over
+HTTP need no access to the artifact store. It listens on 127.0.0.1 unless configured otherwise. A fresh
+store migrates on the first start (~30 s on SQLite here, a few seconds on PostgreSQL), hence the generous
+timeout. Credentials in a backend URI never appear in messages: see :func:`llmops.redact.redact`.
 """
 
 from __future__ import annotations
@@ -12,11 +16,21 @@ import sys
 from pathlib import Path
 
 from llmops.config.workspace import Workspace
-from llmops.errors import RegistryError
+from llmops.errors import RegistryError, ServerError
 from llmops.process import ManagedProcess, http_ok, port_in_use
+from llmops.redact import redact
+
+#: database URI schemes MLflow's SQLAlchemy store accepts (``+driver`` suffixes allowed)
+DB_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 
 
-def server_argv(backend_uri: str, artifacts: Path, host: str, port: int, workers: int = 1) -> list[str]:
+def is_database_uri(uri: str) -> bool:
+    """True when ``uri`` names a database MLflow can use as a backend store (not an HTTP server)."""
+    scheme = uri.split("://", 1)[0].split("+", 1)[0].lower() if "://" in uri else ""
+    return scheme in DB_SCHEMES
+
+
+def server_argv(backend_uri: str, artifacts: Path | str, host: str, port: int, workers: int = 1) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -36,36 +50,61 @@ def server_argv(backend_uri: str, artifacts: Path, host: str, port: int, workers
     ]
 
 
+def _backend(ws: Workspace, backend_store_uri: str | None) -> str:
+    if backend_store_uri is None:
+        if not is_database_uri(ws.tracking_uri):
+            raise RegistryError(
+                "registry serve needs a database backend store; this workspace points at an MLflow server: "
+                "pass --backend-store-uri postgresql://… (or sqlite:///…)",
+                uri=redact(ws.tracking_uri),
+            )
+        return ws.tracking_uri
+    if not is_database_uri(backend_store_uri):
+        raise RegistryError(
+            f"--backend-store-uri must be a database URI ({', '.join(s + '://' for s in DB_SCHEMES)}), "
+            f"not {redact(backend_store_uri)}"
+        )
+    return backend_store_uri
+
+
 def start_server(
     ws: Workspace,
     *,
     host: str | None = None,
     port: int | None = None,
+    backend_store_uri: str | None = None,
+    artifacts_destination: Path | str | None = None,
     log_path: Path | None = None,
     timeout: float = 180.0,
 ) -> tuple[ManagedProcess, str]:
-    """Start the MLflow server for ``ws``; return the process and its URL once /health answers."""
-    if not ws.is_embedded_registry:
-        raise RegistryError(
-            "registry serve runs the embedded SQLite registry; this workspace points at another registry",
-            uri=ws.tracking_uri,
-        )
+    """Start the MLflow server for ``ws``; return the process and its URL once /health answers.
+
+    ``backend_store_uri`` defaults to the workspace's own database (its SQLite file);
+    ``artifacts_destination`` to the workspace's artifact folder.
+    """
+    backend = _backend(ws, backend_store_uri)
     host = host or ws.settings.registry.server.host
     port = port or ws.settings.registry.server.port
     url = f"http://{host}:{port}"
     if port_in_use(host, port):
         raise RegistryError(f"something already answers on {url}; choose another --port")
     ws.home.mkdir(parents=True, exist_ok=True)
-    ws.artifact_root.mkdir(parents=True, exist_ok=True)
+    artifacts: Path | str = artifacts_destination or ws.artifact_root
+    if isinstance(artifacts, Path) or "://" not in artifacts:
+        artifacts = Path(artifacts).resolve()
+        artifacts.mkdir(parents=True, exist_ok=True)
     log = log_path or ws.logs_dir / "mlflow-server.log"
     env = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"}
 
     proc = ManagedProcess(
         "MLflow server",
-        server_argv(ws.tracking_uri, ws.artifact_root, host, port),
+        server_argv(backend, artifacts, host, port),
         log,
         env={**os.environ, **env},
         cwd=ws.home,
     ).start()
-    proc.wait_healthy(lambda: http_ok(url + "/health"), timeout=timeout)
+    try:
+        proc.wait_healthy(lambda: http_ok(url + "/health"), timeout=timeout)
+    except ServerError as exc:  # the log tail may quote the backend URI
+        raise ServerError(redact(str(exc).removesuffix(f" (log: {log})")), log_path=log) from None
     return proc, url

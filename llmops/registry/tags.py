@@ -13,6 +13,7 @@ KIND_BASE_MODEL = "base-model"
 KIND_RELEASE = "release"
 KIND_EVAL_RECORD = "eval-record"
 KIND_FINETUNE = "finetune"
+KIND_LEASE = "lease"  # a promotion lease (llmops.registry.lease), never listed
 
 # -- content identity ---------------------------------------------------------------------------
 SHA256 = "llmops.sha256"  # adapter manifest sha256; base model files sha256; dataset fingerprint (inputs)
@@ -63,6 +64,14 @@ RELEASE_ADAPTER = "llmops.release.adapter"  # readable copies for the MLflow UI 
 RELEASE_PROMPT = "llmops.release.prompt"
 RELEASE_BASE_MODEL = "llmops.release.base_model"
 RELEASE_EVAL_RECORDS = "llmops.release.eval_records"
+
+# -- leases (llmops.registry.lease) ----------------------------------------------------------
+LEASE_HOLDER = "llmops.lease.holder"
+LEASE_HOST = "llmops.lease.host"
+LEASE_PID = "llmops.lease.pid"
+LEASE_TOKEN = "llmops.lease.token"
+LEASE_EXPIRES_AT = "llmops.lease.expires_at"  # epoch seconds
+LEASE_RELEASED = "llmops.lease.released"
 
 # -- eval records -------------------------------------------------------------------------------
 EVAL_SUITE = "llmops.eval.suite"

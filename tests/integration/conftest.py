@@ -5,27 +5,35 @@
 the cache is keyed by config hash, so a changed corpus or spec rebuilds by itself.
 
 ``vllm_engine`` starts ``python -m vllm.entrypoints.openai.api_server`` over that model on a free
-loopback port (LoRA enabled), once per session (~70-90 s here), and stops it by its PID at the end.
+loopback port (LoRA enabled, an API key demanded: ``.api_key``, ``.headers``, ``.env``), once per session
+(~70-90 s here), and stops it by its PID at the end.
 
 Helpers shared by several test modules, handed out by session-scoped fixtures: ``start_gateway`` (the
-real ``llmops serve gateway``) with ``gateway_keys``, ``make_random_lora``, ``fake_adapter`` and ``new_run``.
+real ``llmops serve gateway``) with ``gateway_keys``, ``start_fake_engine`` (``bench/fake_upstream.py``,
+faults on command), ``load`` (traffic from a background thread, re-sent like a load balancer does),
+``make_random_lora``, ``fake_adapter`` and ``new_run``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import os
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import orjson
 import pytest
 
 from llmops.engine import EngineSettings, start_engine
+from llmops.engine.keys import ENGINE_KEY_ENV, new_engine_key
 from llmops.models.reference import ensure_reference_model
 from llmops.models.spec import ReferenceSpec
 from llmops.process import ManagedProcess, free_port, http_ok
@@ -71,6 +79,22 @@ class RunningEngine:
         assert self.process.pid is not None
         return self.process.pid
 
+    @property
+    def api_key(self) -> str:
+        """The key the engine demands on every ``/v1`` call."""
+        assert self.settings.api_key is not None
+        return self.settings.api_key
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Request headers carrying the engine's key."""
+        return {"authorization": f"Bearer {self.api_key}"}
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Environment for a gateway (``api_key_env: LLMOPS_ENGINE_KEY``) or ``llmops eval run --endpoint``."""
+        return {ENGINE_KEY_ENV: self.api_key}
+
 
 def _gone(pid: int) -> bool:
     try:
@@ -88,6 +112,7 @@ def vllm_engine(tiny_model_path: Path, tmp_path_factory: pytest.TempPathFactory)
         port=free_port(),
         served_model_name=ENGINE_MODEL_NAME,
         max_loras=2,
+        api_key=new_engine_key(),
     )
     log_path = tmp_path_factory.mktemp("vllm") / "vllm.log"
     process = start_engine(settings, log_path)
@@ -164,14 +189,22 @@ class RunningGateway:
 
 
 def start_gateway(
-    llmops_bin: str, workspace: Path, config: str, env: dict[str, str] | None = None, *, timeout: float = 120
+    llmops_bin: str,
+    workspace: Path,
+    config: str,
+    env: dict[str, str] | None = None,
+    *,
+    timeout: float = 120,
+    port: int | None = None,
+    refresh_s: float = 600,
 ) -> RunningGateway:
-    """``llmops serve gateway`` on a free port, with ``config`` as serving/gateway.yaml; waits for /readyz."""
+    """``llmops serve gateway`` on ``port`` (default: a free one), with ``config`` as serving/gateway.yaml
+    and aliases re-resolved every ``refresh_s``; waits for /readyz."""
     (workspace / "serving").mkdir(parents=True, exist_ok=True)
     log_path = workspace / "requests.jsonl"
-    text = config + GATEWAY_KEYS.yaml + f"request_log: {{path: '{log_path}'}}\nrefresh: {{interval_s: 600}}\n"
+    text = config + GATEWAY_KEYS.yaml + f"request_log: {{path: '{log_path}'}}\nrefresh: {{interval_s: {refresh_s}}}\n"
     (workspace / "serving" / "gateway.yaml").write_text(text)
-    port = free_port()
+    port = port or free_port()
     full_env = {**os.environ, **GATEWAY_KEYS.env, **(env or {})}
     argv = [llmops_bin, "serve", "gateway", "--config", "serving/gateway.yaml", "--port", str(port)]
     argv += ["--log-level", "info"]
@@ -189,9 +222,124 @@ def gateway_keys() -> GatewayKeys:
 
 @pytest.fixture(scope="session", name="start_gateway")
 def start_gateway_fixture(llmops_bin: str) -> Callable[..., RunningGateway]:
-    """``start_gateway(workspace, config, env=None, *, timeout=120)``: a running gateway (the caller stops
-    ``.process``); ``config`` is serving/gateway.yaml without ``auth``, which :class:`GatewayKeys` adds."""
+    """``start_gateway(workspace, config, env=None, *, timeout=120, port=None, refresh_s=600)``: a running
+    gateway (the caller stops ``.process``); ``config`` is serving/gateway.yaml without ``auth``,
+    ``request_log`` and ``refresh``, which this adds."""
     return functools.partial(start_gateway, llmops_bin)
+
+
+# -- a fake engine and load, for the gateway's fault and fleet tests ---------------------------------------
+FAKE_ENGINE = Path(__file__).resolve().parents[2] / "bench" / "fake_upstream.py"
+
+
+def start_fake_engine(folder: Path, *args: str, port: int | None = None) -> tuple[ManagedProcess, str]:
+    """``bench/fake_upstream.py`` on ``port`` (default: a free one); returns the process and its URL."""
+    port = port or free_port()
+    argv = [sys.executable, str(FAKE_ENGINE), "--port", str(port), *args]
+    proc = ManagedProcess("fake-engine", argv, folder / f"fake-{port}.log").start()
+    url = f"http://127.0.0.1:{port}"
+    proc.wait_healthy(lambda: http_ok(f"{url}/health"), timeout=30, interval=0.05)
+    return proc, url
+
+
+@pytest.fixture(scope="session", name="start_fake_engine")
+def start_fake_engine_fixture() -> Callable[..., tuple[ManagedProcess, str]]:
+    """``start_fake_engine(folder, *args, port=None)``: a running fake engine (the caller stops it)."""
+    return start_fake_engine
+
+
+@dataclass
+class Sent:
+    """One request of a :class:`Load`, as its client saw it."""
+
+    started: float  # time.monotonic()
+    ended: float
+    url: str  # the replica that answered (the last one tried)
+    status: int | None  # None: no answer
+    error: str | None  # why it failed (None: a 200 with a whole body; a stream ended with [DONE])
+    resent: int  # times it was re-sent after a connection refused/reset before any response byte
+    headers: dict[str, str]
+
+
+class Load:
+    """Keeps ``concurrency`` requests in flight against ``urls`` in a background thread, round-robin,
+    as a load balancer does: a request whose connection was refused or reset before the response
+    began is re-sent to the next URL (when ``resend``); nothing else is retried."""
+
+    RESENDABLE = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+
+    def __init__(
+        self,
+        urls: list[str],
+        body: Callable[[int], dict[str, Any]],
+        headers: dict[str, str],
+        *,
+        concurrency: int = 8,
+        resend: bool = True,
+        timeout: float = 30.0,
+    ) -> None:
+        self.urls, self.body, self.headers = urls, body, headers
+        self.concurrency, self.resend, self.timeout = concurrency, resend, timeout
+        self.sent: list[Sent] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+        self._next = 0
+
+    def __enter__(self) -> Load:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> list[Sent]:
+        self._stop.set()
+        self._thread.join(timeout=self.timeout + 10)
+        return self.sent
+
+    def since(self, t: float) -> list[Sent]:
+        return [s for s in list(self.sent) if s.started >= t]
+
+    def failures(self) -> list[Sent]:
+        return [s for s in list(self.sent) if s.error is not None]
+
+    async def _one(self, client: httpx.AsyncClient, i: int) -> Sent:
+        started, resent, body = time.monotonic(), 0, self.body(i)
+        while True:
+            url = self.urls[self._next % len(self.urls)]
+            self._next += 1
+            try:
+                async with client.stream("POST", f"{url}/v1/chat/completions", json=body) as resp:
+                    data = await resp.aread()
+            except self.RESENDABLE as exc:
+                if self.resend and resent < 50 and not self._stop.is_set():
+                    resent += 1
+                    await asyncio.sleep(0.02)
+                    continue
+                return Sent(started, time.monotonic(), url, None, repr(exc), resent, {})
+            except httpx.HTTPError as exc:  # after the response began (or a timeout): a failed request
+                return Sent(started, time.monotonic(), url, None, repr(exc), resent, {})
+            error = None if resp.status_code == 200 else data[:300].decode(errors="replace")
+            if error is None and body.get("stream") and not data.rstrip().endswith(b"data: [DONE]"):
+                error = f"stream ended without [DONE]: {data[-300:]!r}"
+            return Sent(started, time.monotonic(), url, resp.status_code, error, resent, dict(resp.headers))
+
+    async def _run(self) -> None:
+        limits = httpx.Limits(max_connections=self.concurrency * len(self.urls))
+        async with httpx.AsyncClient(headers=self.headers, timeout=self.timeout, limits=limits) as client:
+            counter = iter(range(10**9))
+
+            async def worker() -> None:
+                while not self._stop.is_set():
+                    self.sent.append(await self._one(client, next(counter)))
+
+            await asyncio.gather(*(worker() for _ in range(self.concurrency)))
+
+
+@pytest.fixture(scope="session", name="load")
+def load_fixture() -> type[Load]:
+    """``load(urls, body(i) -> dict, headers, *, concurrency=8, resend=True)``: a :class:`Load` (a context manager)."""
+    return Load
 
 
 # -- adapters -------------------------------------------------------------------------------------------

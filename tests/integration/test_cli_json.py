@@ -48,7 +48,10 @@ def test_prompts_and_adapters_json_and_piped_tables_are_complete(
     (root / "prompts" / f"{prompt}.yaml").write_text(text)
     commit = git_workspace.commit("a long prompt name")
     assert invoke_llmops("prompts", "push", cwd=root, env=env).returncode == 0
-    assert invoke_llmops("prompts", "promote", prompt, "--version", "1", cwd=root, env=env).returncode == 0
+    assert (
+        invoke_llmops("prompts", "promote", prompt, "--version", "1", "--reason", "x", cwd=root, env=env).returncode
+        == 0
+    )
 
     listed = {p["name"]: p for p in _json(invoke_llmops, "prompts", "list", cwd=root, env=env)}
     mine = listed[prompt]
@@ -86,7 +89,8 @@ def test_prompts_and_adapters_json_and_piped_tables_are_complete(
     assert len(versions) == 1
     v = versions[0]
     assert v["adapter"] == f"{adapter}/1" and v["version"] == 1 and v["aliases"] == ["production"]
-    assert v["engine_name"] == f"{adapter}-v1" and v["run_id"] == run.run_id and len(v["sha256"]) == 64
+    assert v["run_id"] == run.run_id and len(v["sha256"]) == 64
+    assert v["engine_name"] == f"{adapter}-v1-{v['sha256'][:12]}"  # the name an engine loads it under
     assert v["lineage"]["base_model_sha256"] == "b" * 64 and v["lineage"]["dataset_fingerprint"] == "c" * 64
     assert v["lineage"]["git_commit"] == commit and v["lineage"]["prompt_version"] == f"{prompt}/1"
     assert v["lineage"]["job_spec_sha256"] is None and v["lineage"]["init_adapter"] is None
@@ -139,10 +143,11 @@ def test_audit_hides_settled_pending_records_but_not_a_crashed_move(
     git_workspace.commit("second version")
     assert invoke_llmops("prompts", "push", cwd=root, env=env).returncode == 0
 
-    first = invoke_llmops("promote", route, "--prompt", f"{prompt}/1", "--reason", "first", cwd=root, env=env)
+    force = ("--force", "--reason")  # no required suite targets this route
+    first = invoke_llmops("promote", route, "--prompt", f"{prompt}/1", *force, "first", cwd=root, env=env)
     assert first.returncode == 0, first.stdout + first.stderr
     # killed after its first alias move: the write-ahead "pending" record is the only trace of the move
-    crashed = run_llmops("promote", route, "--prompt", f"{prompt}/2", cwd=root,
+    crashed = run_llmops("promote", route, "--prompt", f"{prompt}/2", *force, "second", cwd=root,
                          env={**env, "LLMOPS_FAULT": "promote-after-move-1"})  # fmt: skip
     assert crashed.returncode == 70, crashed.stdout + crashed.stderr
 
@@ -153,22 +158,23 @@ def test_audit_hides_settled_pending_records_but_not_a_crashed_move(
     ]
     moved = shown[1]
     assert moved["actor"] == "ci-bot" and moved["kind"] == "release" and moved["alias"] == "production"
-    assert moved["reason"] == "first" and moved["forced"] is False and moved["eval_records"] == []
+    assert moved["reason"] == "first" and moved["forced"] is True and moved["eval_records"] == []
     assert f"{prompt}/1" in moved["detail"] and len(moved["record_id"]) == 32
     assert _utc(shown[0]["when"]) >= _utc(moved["when"])
 
     everything = _json(invoke_llmops, "audit", "--object", route, "--all", cwd=root, env=env)
     assert sorted(r["outcome"] for r in everything) == ["moved", "pending", "pending"]
 
-    retried = invoke_llmops("promote", route, "--prompt", f"{prompt}/2", cwd=root, env=env)
+    retried = invoke_llmops("promote", route, "--prompt", f"{prompt}/2", *force, "retry", cwd=root, env=env)
     assert retried.returncode == 0, retried.stdout + retried.stderr
     shown = _json(invoke_llmops, "audit", "--object", route, cwd=root, env=env)
-    assert [r["outcome"] for r in shown] == ["moved", "pending", "moved"]  # the crash stays on record
-    assert len(_json(invoke_llmops, "audit", "--object", route, "--all", cwd=root, env=env)) == 5
+    # the crash stays on record, settled by the retry: its pointer had not moved, so it was restored
+    assert [r["outcome"] for r in shown] == ["moved", "restored", "moved"]
+    assert len(_json(invoke_llmops, "audit", "--object", route, "--all", cwd=root, env=env)) == 6
     assert len(_json(invoke_llmops, "audit", "--object", route, "--limit", "2", cwd=root, env=env)) == 2
 
     table = invoke_llmops("audit", "--object", route, cwd=root, env=env)
-    assert table.stdout.count("pending") == 1 and table.stdout.count("moved") == 2, table.stdout
+    assert table.stdout.count("restored") == 1 and table.stdout.count("moved") == 2, table.stdout
 
 
 def test_doctor_json_is_the_only_thing_on_stdout(tmp_path: Path, run_llmops: Cli) -> None:

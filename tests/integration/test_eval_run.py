@@ -73,6 +73,7 @@ def test_eval_run_records_reports_caches_and_gates(
     eval_ws: dict[str, object], vllm_engine, tmp_path: Path, invoke_llmops: Cli
 ) -> None:
     env, root, adapter, prompt = (eval_ws[k] for k in ("env", "root", "adapter", "prompt"))
+    env = {**env, **vllm_engine.env}  # type: ignore[dict-item]  # the engine's key, as LLMOPS_ENGINE_KEY
     suite = root / "evals" / "check.yaml"  # type: ignore[operator]
     suite.write_text(
         suite_yaml(prompt, adapter, "  - {metric: json_valid, min: 0.0}\n  - {metric: latency_p95_ms, max: 60000}")

@@ -135,6 +135,7 @@ def test_registered_adapter_loads_into_vllm_and_changes_the_output(ft, trained: 
     loaded = httpx.post(
         f"{vllm_engine.url}/v1/load_lora_adapter",
         json={"lora_name": info.lora_name, "lora_path": str(folder)},
+        headers=vllm_engine.headers,
         timeout=120,
     )
     assert loaded.status_code == 200, loaded.text
@@ -146,7 +147,8 @@ def test_registered_adapter_loads_into_vllm_and_changes_the_output(ft, trained: 
         body = {"messages": messages, "max_tokens": 24, "temperature": 0, "logprobs": True, "top_logprobs": 1}
 
         def answer(model: str) -> tuple[str, list[float]]:
-            r = httpx.post(f"{vllm_engine.base_url}/chat/completions", json={**body, "model": model}, timeout=120)
+            url = f"{vllm_engine.base_url}/chat/completions"
+            r = httpx.post(url, json={**body, "model": model}, headers=vllm_engine.headers, timeout=120)
             assert r.status_code == 200, r.text
             choice = r.json()["choices"][0]
             return choice["message"]["content"], [t["logprob"] for t in choice["logprobs"]["content"]]
@@ -156,7 +158,8 @@ def test_registered_adapter_loads_into_vllm_and_changes_the_output(ft, trained: 
         # a few training steps move the distribution; the greedy text may or may not change yet
         assert tuned_text != base_text or max(abs(a - b) for a, b in zip(base_lp, tuned_lp, strict=False)) > 1e-3
     finally:
-        httpx.post(f"{vllm_engine.url}/v1/unload_lora_adapter", json={"lora_name": info.lora_name}, timeout=60)
+        unload = {"lora_name": info.lora_name}
+        httpx.post(f"{vllm_engine.url}/v1/unload_lora_adapter", json=unload, headers=vllm_engine.headers, timeout=60)
 
 
 def test_adapters_cli_lists_and_shows_lineage(ft, trained: dict[str, object], invoke_llmops: Cli) -> None:

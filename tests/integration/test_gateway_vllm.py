@@ -89,7 +89,7 @@ def gateway(
     a, p = releases.adapter, releases.prompt
     config = f"""
 engines:
-  vllm: {{url: "{vllm_engine.url}", max_adapters: 4}}     # base model name asked from the engine
+  vllm: {{url: "{vllm_engine.url}", max_adapters: 4, api_key_env: LLMOPS_ENGINE_KEY}}  # base model: asked
 routes:
   triage:
     targets:
@@ -102,7 +102,10 @@ routes:
 limits: {{max_tokens: 64, read_timeout_s: 60}}
 """
     gw = start_gateway(
-        tmp_path_factory.mktemp("gateway-ws"), config, {"MLFLOW_TRACKING_URI": mlflow_server.url}, timeout=180
+        tmp_path_factory.mktemp("gateway-ws"),
+        config,
+        {"MLFLOW_TRACKING_URI": mlflow_server.url, **vllm_engine.env},  # the engine's key, via api_key_env
+        timeout=180,
     )
     try:
         yield gw
@@ -117,16 +120,18 @@ def openai_client(gateway: Any, key: str) -> openai.OpenAI:
 def test_registered_adapters_are_loaded_by_name_and_change_the_output(
     gateway, vllm_engine, releases: Releases, gateway_keys
 ) -> None:
-    served = httpx.get(f"{vllm_engine.url}/v1/models", timeout=10).json()["data"]
+    served = httpx.get(f"{vllm_engine.url}/v1/models", headers=vllm_engine.headers, timeout=10).json()["data"]
     loaded = {m["id"] for m in served if m.get("parent")}
-    assert {f"{releases.adapter}-v1", f"{releases.adapter}-v2"} <= loaded
+    # loaded under NAME-vVERSION-SHA12: the name vouches for the exact weights
+    by_version = {m.group(1) for n in loaded if (m := re.fullmatch(rf"{releases.adapter}-v(\d+)-[0-9a-f]{{12}}", n))}
+    assert {"1", "2"} <= by_version, loaded
     client = openai_client(gateway, gateway_keys.user_key)
     params = {"messages": MESSAGES, "max_tokens": 16, "temperature": 0, "extra_body": {"min_tokens": 8}}
     base = client.chat.completions.create(model="base", **params).choices[0].message.content
     tuned = client.chat.completions.with_raw_response.create(model="tuned", **params)
     assert tuned.headers["x-llmops-adapter-version"] == f"{releases.adapter}/1"
     tuned_text = tuned.parse().choices[0].message.content
-    direct = openai.OpenAI(base_url=vllm_engine.base_url, api_key="unused", timeout=60)
+    direct = openai.OpenAI(base_url=vllm_engine.base_url, api_key=vllm_engine.api_key, timeout=60)
     base_direct = direct.chat.completions.create(model=vllm_engine.model_name, **params).choices[0].message.content
     assert base == base_direct  # the gateway adds nothing to a plain request
     assert tuned_text != base

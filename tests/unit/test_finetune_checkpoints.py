@@ -58,3 +58,32 @@ def test_sigterm_asks_for_a_checkpoint_and_a_stop(tmp_path: Path) -> None:
     finally:
         callback.on_train_end(args, state, control)
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_every_checkpoint_file_is_on_disk_before_the_marker(tmp_path: Path, monkeypatch) -> None:
+    """A power loss after the marker must not find a marked checkpoint whose files were never flushed."""
+    path = make(tmp_path, 20, False)
+    (path / "optimizer.pt").write_bytes(b"o" * 1000)
+    (path / "rng").mkdir()
+    (path / "rng" / "state.pth").write_bytes(b"r")
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src: str, dst: str) -> None:
+        events.append(("replace", str(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    mark_complete(path, {"step": 20})
+
+    marker_at = events.index(("replace", str(path / MARKER)))
+    synced_before = {p for kind, p in events[:marker_at] if kind == "fsync"}
+    files = {str(p) for p in path.rglob("*") if p.is_file() and p.name != MARKER}
+    assert files <= synced_before, f"not fsync'd before the marker: {sorted(files - synced_before)}"
+    assert {str(path), str(path / "rng")} <= synced_before  # their entries (names) too
+    assert ("fsync", str(path)) in events[marker_at + 1 :]  # and the marker's own entry, after the rename

@@ -19,7 +19,7 @@ import orjson
 import pytest
 
 from llmops.config.gateway import GatewayFile
-from llmops.errors import NotFoundError, UpstreamError, UpstreamTimeoutError
+from llmops.errors import NotFoundError, RegistryError, UpstreamError, UpstreamTimeoutError
 from llmops.gateway.adapters import AdapterSync
 from llmops.gateway.app import Gateway, build_app
 from llmops.gateway.requestlog import RequestLogSink
@@ -185,7 +185,8 @@ def make_gateway(
     sink: RequestLogSink | None = None,
 ) -> tuple[Gateway, FakeUpstream, ListSink]:
     spec = GatewayFile.model_validate(cfg or config())
-    settings = settings_from_file(spec, home=Path("/nonexistent"), env={"K": "user-key", "A": "admin-key"})
+    env = {"K": "user-key", "A": "admin-key", "LLMOPS_STICKY_SECRET": "test-secret"}
+    settings = settings_from_file(spec, home=Path("/nonexistent"), env=env)
     resolver = resolver or StaticResolver(
         {"support-triage": triage_prompt()},
         {
@@ -309,10 +310,11 @@ def test_headers_stickiness_and_prompt_rendering() -> None:
     rendered = upstream.requests[0]
     assert [m["role"] for m in rendered["messages"]] == ["system", "user"]
     assert rendered["messages"][1]["content"] == "order 0 late"
-    assert rendered["model"] in ("tri-v1", "tri-v2")
+    assert rendered["model"] in ("tri-v1-aaaaaaaaaaaa", "tri-v2-bbbbbbbbbbbb")
     assert rendered["temperature"] == 0 and rendered["max_tokens"] == 48  # the prompt version's params
     assert upstream.requests[-1]["messages"] == [{"role": "user", "content": "hi"}]
-    assert set(upstream.adapters) == {"tri-v1", "tri-v2"}  # loaded at route resolution, not per request
+    # loaded at route resolution (not per request), under names that carry their sha256
+    assert set(upstream.adapters) == {"tri-v1-aaaaaaaaaaaa", "tri-v2-bbbbbbbbbbbb"}
 
 
 def test_client_messages_follow_the_rendered_prompt_and_bad_variables_are_400() -> None:
@@ -570,7 +572,7 @@ def test_shadow_gets_a_copy_logged_with_the_primary_id() -> None:
 
     run(go())
     copies = [req for req in upstream.requests if not req.get("stream")]
-    assert len(copies) == 1 and copies[0]["model"] == "tri-v2"
+    assert len(copies) == 1 and copies[0]["model"] == "tri-v2-bbbbbbbbbbbb"
 
 
 # -- resolution --------------------------------------------------------------------------------------
@@ -604,7 +606,9 @@ def test_a_failed_refresh_keeps_the_last_good_routes_and_readiness_reports_it() 
             r = await c.post("/v1/chat/completions", json=chat_body(model="triage"), headers=USER)
             assert r.status_code == 503 and r.json()["error"]["code"] == "route_unavailable"
             ready = await c.get("/readyz")
-            assert ready.status_code == 503 and ready.json()["unresolved_routes"] == ["triage"]
+            assert ready.status_code == 503 and ready.json() == {"status": "unavailable"}
+            status = (await c.get("/admin/status", headers=ADMIN)).json()
+            assert status["unresolved_routes"] == ["triage"]
             resolver.broken = False
             summary = (await c.post("/admin/reload", headers=ADMIN)).json()
             assert summary["errors"] == {} and (await c.get("/readyz")).status_code == 200
@@ -693,7 +697,7 @@ def test_release_stage_targets_follow_the_pointer_and_admins_can_pin_a_target() 
             assert r.headers["x-llmops-adapter-version"] == "tri/2"
 
     run(go())
-    assert upstream.requests[1]["model"] == "tri-v2"
+    assert upstream.requests[1]["model"] == "tri-v2-bbbbbbbbbbbb"
 
 
 # -- adapter sync (the fake engine's LoRA endpoints) ------------------------------------------------
@@ -706,16 +710,193 @@ def test_adapter_sync_loads_what_routes_need_and_unloads_least_recently_routed()
 
     async def go() -> None:
         report = await sync.sync("e", [adapter(1), adapter(2)])
-        assert report.loaded == ("tri-v1", "tri-v2") and report.base_model == "base"
-        assert set(engine.adapters) == {"tri-v1", "tri-v2"}
+        assert report.loaded == ("tri-v1-111111111111", "tri-v2-222222222222") and report.base_model == "base"
+        assert set(engine.adapters) == {"tri-v1-111111111111", "tri-v2-222222222222"}
         await sync.sync("e", [adapter(2)])  # v1 no longer routed, but within capacity: stays warm
-        assert set(engine.adapters) == {"tri-v1", "tri-v2"}
+        assert set(engine.adapters) == {"tri-v1-111111111111", "tri-v2-222222222222"}
         report = await sync.sync("e", [adapter(3)])
-        assert report.loaded == ("tri-v3",) and report.unloaded == ("tri-v1",)
-        assert set(engine.adapters) == {"tri-v2", "tri-v3"}
-        assert sync.known("e") == ["tri-v2", "tri-v3"]
+        assert report.loaded == ("tri-v3-333333333333",) and report.unloaded == ("tri-v1-111111111111",)
+        assert set(engine.adapters) == {"tri-v2-222222222222", "tri-v3-333333333333"}
+        assert sync.known("e") == ["tri-v2-222222222222", "tri-v3-333333333333"]
         engine.adapters.clear()  # the engine restarted: everything needed is loaded again
         report = await sync.sync("e", [adapter(3)])
-        assert report.loaded == ("tri-v3",) and engine.adapters == {"tri-v3": "/cache/tri/v3"}
+        assert report.loaded == ("tri-v3-333333333333",)
+        assert engine.adapters == {"tri-v3-333333333333": "/cache/tri/v3"}
 
     asyncio.run(go())
+
+
+# -- registry faults: last-known-good per target, degraded readiness, nothing leaks -------------------
+LEAKY_URI = "postgresql://mlflow:s3cr3t@db.internal:5432/mlflow"
+LOCKED = "(sqlite3.OperationalError) database is locked"
+
+
+class FaultyPointers(PointerResolver):
+    """Release pointers whose stage reads fail (as a locked registry does) for the stages in ``failing``."""
+
+    def __init__(self, pointers: dict[tuple[str, str], Release], **kw: Any) -> None:
+        super().__init__(pointers, **kw)
+        self.failing: set[str] = set()
+        self.reads = 0
+
+    def release(self, route: str, stage: str) -> Release | None:
+        self.reads += 1
+        if stage in self.failing:
+            raise RegistryError(f"cannot read the {stage} release of route {route}: {LOCKED}", uri=LEAKY_URI)
+        return super().release(route, stage)
+
+
+def staged_config() -> dict[str, Any]:
+    """Two targets following release stages, each with configured fallback refs (tri@production / tri@canary)."""
+    targets = [
+        {"name": "stable", "weight": 100, "release": "production", "adapter": "tri@production"},
+        {"name": "canary", "weight": 0, "release": "canary", "adapter": "tri@canary"},
+    ]
+    return config(routes={"triage": {"targets": targets}})
+
+
+def faulty_pointers() -> FaultyPointers:
+    adapters = {f"tri/{v}": ResolvedAdapter("tri", v, f"{v}" * 64, Path(f"/adapters/tri/v{v}")) for v in (1, 2, 3)}
+    # the configured fallbacks resolve to versions no release names: serving one of them would show a fallback
+    adapters["tri@production"] = ResolvedAdapter("tri", 8, "8" * 64, Path("/adapters/tri/v8"))
+    adapters["tri@canary"] = ResolvedAdapter("tri", 9, "9" * 64, Path("/adapters/tri/v9"))
+    pointers = {("triage", "production"): Release.of("m", "tri/1"), ("triage", "canary"): Release.of("m", "tri/2")}
+    return FaultyPointers(pointers, adapters=adapters)
+
+
+async def served_by(c: httpx.AsyncClient, target: str) -> str:
+    """The adapter version a request pinned to ``target`` is served with (header x-llmops-adapter-version)."""
+    r = await c.post(
+        "/v1/chat/completions", json=chat_body(model="triage"), headers={**ADMIN, "x-llmops-target": target}
+    )
+    assert r.status_code == 200, r.text
+    return r.headers["x-llmops-adapter-version"]
+
+
+def test_a_registry_failure_keeps_that_target_on_its_last_known_good_and_readiness_says_degraded() -> None:
+    resolver = faulty_pointers()
+    app, upstream, _ = make_gateway(staged_config(), resolver=resolver)  # type: ignore[arg-type]
+
+    async def go() -> None:
+        async with app.running(), client(app) as c:
+            assert await served_by(c, "stable") == "tri/1" and await served_by(c, "canary") == "tri/2"
+            assert (await c.get("/readyz")).json() == {"status": "ok"}
+            # the registry fails reading production, while canary moves on: each target is judged alone
+            resolver.failing = {"production"}
+            resolver.pointers[("triage", "canary")] = Release.of("m", "tri/3")
+            await c.post("/admin/reload", headers=ADMIN)
+            assert await served_by(c, "stable") == "tri/1"  # last-known-good: not the fallback tri@production (v8)
+            assert await served_by(c, "canary") == "tri/3"
+            assert "tri-v1-111111111111" in upstream.adapters  # the adapter it keeps serving stays loaded
+            ready = await c.get("/readyz")
+            assert ready.status_code == 200 and ready.json() == {"status": "degraded"}
+            status = (await c.get("/admin/status", headers=ADMIN)).json()
+            assert status["status"] == "degraded" and status["stale_targets"] == {"triage": ["stable"]}
+            assert "database is locked" in status["errors"]["triage"] and "s3cr3t" not in str(status)
+            assert (await c.get("/admin/status", headers=USER)).status_code == 403
+            metrics = (await c.get("/metrics")).text
+            failures = 'llmops_gateway_resolve_failures_total{kind="registry",route="triage",target="stable"}'
+            assert f"{failures} 1.0" in metrics and "llmops_gateway_degraded 1.0" in metrics
+            await c.post("/admin/reload", headers=ADMIN)  # still failing: counted again, still last-known-good
+            assert f"{failures} 2.0" in (await c.get("/metrics")).text
+            assert await served_by(c, "stable") == "tri/1"
+            # recovery
+            resolver.failing = set()
+            await c.post("/admin/reload", headers=ADMIN)
+            assert (await c.get("/readyz")).json() == {"status": "ok"}
+            assert "llmops_gateway_degraded 0.0" in (await c.get("/metrics")).text
+            # a real "not found" (no release recorded at the stage) is the one case that falls back
+            del resolver.pointers[("triage", "production")]
+            await c.post("/admin/reload", headers=ADMIN)
+            assert await served_by(c, "stable") == "tri/8"
+            assert (await c.get("/readyz")).json() == {"status": "ok"}
+
+    run(go())
+
+
+def test_a_route_that_never_resolved_is_unavailable_and_public_answers_leak_nothing() -> None:
+    resolver = faulty_pointers()
+    resolver.failing = {"production", "canary"}
+    app, _, _ = make_gateway(staged_config(), resolver=resolver)  # type: ignore[arg-type]
+
+    async def go() -> None:
+        async with app.running(), client(app) as c:
+            ready = await c.get("/readyz")
+            assert ready.status_code == 503 and ready.json() == {"status": "unavailable"}
+            r = await c.post("/v1/chat/completions", json=chat_body(model="triage"), headers=USER)
+            assert r.status_code == 503 and r.json()["error"]["code"] == "route_unavailable"
+            assert r.json()["error"]["message"] == "route triage is not available"
+            status = await c.get("/admin/status", headers=ADMIN)
+            assert status.status_code == 503 and status.json()["unresolved_routes"] == ["triage"]
+            for leaked in ("s3cr3t", "db.internal", "database is locked", "tri-v", "http://fake"):
+                assert leaked not in ready.text and leaked not in r.text, leaked
+            resolver.failing = set()  # the registry is back: the route resolves (no fallback was ever served)
+            await c.post("/admin/reload", headers=ADMIN)
+            assert (await c.get("/readyz")).json() == {"status": "ok"}
+            assert await served_by(c, "stable") == "tri/1"
+
+    run(go())
+
+
+def test_engine_failures_answer_5xx_bodies_without_hosts_or_lora_names() -> None:
+    app, upstream, sink = make_gateway()
+
+    def refused(req: dict[str, Any]) -> FakeResponse:
+        raise UpstreamError(f"request failed: ClientConnectorError('127.0.0.1:8011') for {req['model']}", engine="e")
+
+    upstream.respond = refused
+
+    async def go() -> None:
+        async with app.running(), client(app) as c:
+            body = chat_body(model="triage", prompt_variables={"message": "refund"})
+            r = await c.post("/v1/chat/completions", json=body, headers=USER)
+            assert r.status_code == 502 and r.json()["error"]["code"] == "upstream_error"
+            assert "127.0.0.1" not in r.text and "tri-v" not in r.text
+            await app.request_log.flush()
+            record = sink.records[-1]
+            assert record["id"] == r.headers["x-request-id"] and "127.0.0.1:8011" in record["error"]
+
+    run(go())
+
+
+def test_readiness_probes_share_a_cached_engine_check() -> None:
+    upstream = FakeUpstream()
+    checks = 0
+    healthy = upstream.healthy
+
+    async def counted() -> bool:
+        nonlocal checks
+        checks += 1
+        return await healthy()
+
+    upstream.healthy = counted  # type: ignore[method-assign]
+    app, _, _ = make_gateway(upstream=upstream)
+
+    async def go() -> None:
+        async with app.running(), client(app) as c:
+            before = checks
+            answers = await asyncio.gather(*(c.get("/readyz") for _ in range(50)))
+            assert {a.json()["status"] for a in answers} == {"ok"}
+            assert checks - before <= 1
+
+    run(go())
+
+
+def test_after_a_failed_reload_the_refresher_recovers_by_itself() -> None:
+    resolver = faulty_pointers()
+    cfg = {**staged_config(), "refresh": {"interval_s": 600}}
+    app, _, _ = make_gateway(cfg, resolver=resolver)  # type: ignore[arg-type]
+
+    async def go() -> None:
+        async with app.running(), client(app) as c:
+            resolver.failing = {"production"}
+            await c.post("/admin/reload", headers=ADMIN)
+            assert (await c.get("/readyz")).json() == {"status": "degraded"}
+            resolver.failing = set()  # no reload from here on: the background refresher retries soon (not in 600 s)
+            for _ in range(200):
+                if (await c.get("/readyz")).json() == {"status": "ok"}:
+                    break
+                await asyncio.sleep(0.1)
+            assert (await c.get("/readyz")).json() == {"status": "ok"}
+
+    run(go())

@@ -32,7 +32,7 @@ def test_the_example_gateway_config_is_valid() -> None:
         ("stable", 90, "production", "support-triage@production"),
         ("canary", 10, "canary", "support-triage@production"),
     ]
-    env = {"LLMOPS_GATEWAY_KEY": "k1", "LLMOPS_GATEWAY_ADMIN_KEY": "k2"}
+    env = {"LLMOPS_GATEWAY_KEY": "k1", "LLMOPS_GATEWAY_ADMIN_KEY": "k2", "LLMOPS_STICKY_SECRET": "s"}
     settings = settings_from_file(spec, home=Path("/h"), env=env)
     assert settings.keys[hash_key("k1")].scope == "user" and settings.keys[hash_key("k2")].is_admin
     assert "k1" not in repr(settings)
@@ -91,7 +91,7 @@ def test_static_resolver_falls_back_to_names(tmp_path: Path) -> None:
     resolver = StaticResolver.from_prompt_dir(REPO / "prompts")
     assert resolver.prompt("support-triage@production").spec.name == "support-triage"
     adapter = ResolvedAdapter("tri", 3, "0" * 64, None)
-    assert StaticResolver(adapters={"tri": adapter}).adapter("tri@canary").lora_name == "tri-v3"
+    assert StaticResolver(adapters={"tri": adapter}).adapter("tri@canary").lora_name == "tri-v3-000000000000"
 
 
 # -- streaming relay -----------------------------------------------------------------------------------
