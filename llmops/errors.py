@@ -34,7 +34,8 @@ non-zero; the gateway maps the tree to HTTP status codes in a single place.
         ├── RateLimitError          the API key is over its request rate or concurrency (``retry_after``)
         └── UpstreamError           the engine failed, refused or broke the connection (engine)
             ├── UpstreamTimeoutError   the engine missed its connect or read deadline
-            └── EngineBusyError        no pooled connection to the engine freed up in time
+            ├── EngineBusyError        no pooled connection to the engine freed up in time
+            └── EngineUnavailableError the engine refused the connection (down or restarting)
 
 The gateway maps this tree to HTTP status codes and OpenAI-style error bodies in one place,
 :mod:`llmops.gateway.errors`.
@@ -268,6 +269,12 @@ class EngineBusyError(UpstreamError):
     """Every pooled connection to the engine stayed busy for the whole pool wait (``pool_timeout_s``)."""
 
     default_code = "engine_busy"
+
+
+class EngineUnavailableError(UpstreamError):
+    """The engine refused or dropped the connection before answering (down or restarting): a fast 503."""
+
+    default_code = "engine_unavailable"
 
 
 class RateLimitError(GatewayError):

@@ -16,6 +16,7 @@ from llmops.engine.keys import ENGINE_KEY_ENV, engine_key_path, serve_key
 from llmops.errors import ConfigError
 from llmops.models.base import locate_base
 from llmops.names import check_name
+from llmops.redact import install_log_redaction
 
 app = typer.Typer(help="Serve: a vLLM engine (LoRA on) and the OpenAI-compatible gateway.", no_args_is_help=True)
 
@@ -119,9 +120,7 @@ def gateway(
     app = build_app(settings, RegistryResolver(ws))
     bind_host = host or spec.server.host
     bind_port = port or spec.server.port
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    console().print(f"[green]gateway[/green] http://{bind_host}:{bind_port}/v1  routes: {', '.join(settings.routes)}")
-    uvicorn.run(
+    server_config = uvicorn.Config(
         app,
         host=bind_host,
         port=bind_port,
@@ -131,4 +130,9 @@ def gateway(
         access_log=False,
         log_level=log_level,
         timeout_graceful_shutdown=spec.server.drain_s,  # type: ignore[arg-type]  # typed int; float seconds work
-    )
+    )  # configures uvicorn's loggers; then every handler gets the redacting filter
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in ("", "uvicorn", "uvicorn.error", "uvicorn.access"):
+        install_log_redaction(logging.getLogger(name))  # no credential (registry URI, key) in any log line
+    console().print(f"[green]gateway[/green] http://{bind_host}:{bind_port}/v1  routes: {', '.join(settings.routes)}")
+    uvicorn.Server(server_config).run()

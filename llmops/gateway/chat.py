@@ -86,8 +86,13 @@ class Outcome:
             self.tokens_out = usage.get("completion_tokens")
 
 
-def _upstream_error(status: int, data: bytes, engine: str) -> tuple[int, bytes]:
-    """An engine's non-200 answer as the gateway's: 4xx kept (the request's fault), else 502."""
+def _upstream_error(status: int, data: bytes, release: ServedTarget) -> tuple[int, bytes, str]:
+    """An engine's non-200 answer as the gateway's: 4xx kept (the request's fault), else 502.
+
+    Returns (status, client body, what the request log keeps). The client never reads the engine's
+    name or the adapter's internal (LoRA) name: the latter reads as the route name in a 4xx message,
+    and a 502 says only that the engine failed.
+    """
     message = data[:1000].decode(errors="replace")
     param = None
     try:
@@ -100,11 +105,15 @@ def _upstream_error(status: int, data: bytes, engine: str) -> tuple[int, bytes]:
             message = str(obj["detail"])
     except orjson.JSONDecodeError:
         pass
+    logged = f"engine {release.engine} answered {status}: {message}"
     if status in (400, 413, 422, 429):
-        return (400 if status == 422 else status), error_body(
-            message, "invalid_request_error", "upstream_rejected", param
+        public = message.replace(release.model, release.route)
+        return (
+            (400 if status == 422 else status),
+            error_body(public, "invalid_request_error", "upstream_rejected", param),
+            logged,
         )
-    return 502, error_body(f"engine {engine} answered {status}: {message}", "server_error", "upstream_error")
+    return 502, error_body(f"the engine failed to answer ({status})", "server_error", "upstream_error"), logged
 
 
 class ChatCompletions:
@@ -297,8 +306,7 @@ class ChatCompletions:
         self.metrics.upstream_errors.labels(release.route, release.target, f"http_{resp.status}").inc()
         if resp.status == 404:
             self.routes.poke()  # the engine lacks the model (restarted?): re-sync adapters soon
-        out.status, body = _upstream_error(resp.status, data, release.engine)
-        out.error = body.decode(errors="replace")
+        out.status, body, out.error = _upstream_error(resp.status, data, release)
         await send_json(send, out.status, body, headers)
 
     async def _stream(

@@ -19,6 +19,7 @@ from llmops.errors import (
     AuthenticationError,
     ConfigError,
     EngineBusyError,
+    EngineUnavailableError,
     GatewayError,
     InvalidNameError,
     InvalidRequestError,
@@ -49,6 +50,7 @@ STATUS: tuple[tuple[type[BaseException], int, str], ...] = (
     (RouteUnavailableError, 503, "server_error"),
     (RateLimitError, 429, "requests"),
     (EngineBusyError, 503, "server_error"),
+    (EngineUnavailableError, 503, "server_error"),
     (UpstreamTimeoutError, 504, "server_error"),
     (UpstreamError, 502, "server_error"),
     (RenderError, 400, "invalid_request_error"),
@@ -87,6 +89,8 @@ def public_message(exc: BaseException, status: int) -> str:
         return f"route {exc.route} is not available"
     if isinstance(exc, EngineBusyError):
         return "the engine is busy; retry shortly"
+    if isinstance(exc, EngineUnavailableError):
+        return "the engine is unavailable (restarting?); retry shortly"
     if isinstance(exc, UpstreamTimeoutError):
         return "the engine did not answer in time"
     if isinstance(exc, UpstreamError):
@@ -132,7 +136,7 @@ async def send_error(send: Send, exc: BaseException, headers: Iterable[tuple[byt
         extra.append((b"www-authenticate", b'Bearer realm="llmops"'))
     elif isinstance(exc, RateLimitError):
         extra.append((b"retry-after", str(exc.retry_after).encode()))
-    elif isinstance(exc, EngineBusyError):
+    elif isinstance(exc, EngineBusyError | EngineUnavailableError):
         extra.append((b"retry-after", b"1"))
     await send_json(send, status, body, extra)
     return status

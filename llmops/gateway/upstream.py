@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import aiohttp
 import orjson
 
-from llmops.errors import EngineBusyError, UpstreamError, UpstreamTimeoutError
+from llmops.errors import EngineBusyError, EngineUnavailableError, UpstreamError, UpstreamTimeoutError
 
 _JSON = {"content-type": "application/json"}
 
@@ -170,6 +170,9 @@ class AiohttpUpstream:
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             slots.release()
             raise UpstreamTimeoutError("deadline exceeded", engine=self.name) from exc
+        except aiohttp.ClientConnectorError as exc:  # nothing sent: the engine is down or restarting
+            slots.release()
+            raise EngineUnavailableError(f"cannot connect: {exc!r}", engine=self.name) from exc
         except aiohttp.ClientError as exc:
             slots.release()
             raise UpstreamError(f"request failed: {exc!r}", engine=self.name) from exc

@@ -231,11 +231,6 @@ def test_engine_restart_under_load_fails_fast_and_serves_within_2s_of_health(
         engine.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect in llmops/gateway/upstream.py: a refused connection to an engine is a 502 upstream_error, "
-    "the issue wants a 503 (engine unavailable, retry soon) while it restarts",
-)
 def test_a_request_to_an_engine_that_is_down_is_a_fast_503(
     tmp_path: Path, start_fake_engine: Callable[..., Any], start_gateway: Callable[..., Any], gateway_keys
 ) -> None:
