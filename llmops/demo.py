@@ -121,6 +121,13 @@ def _prompts(st: DemoState) -> StepResult:
     if latest is None:
         raise DemoStepFailed(f"no prompt named {ROUTE} in {st.ws.asset_dir('prompts')}")
     st.prompt = latest.ref
+    if st.registry.pointers.at_stage(ROUTE, "production") is None:
+        # the route serves support-triage@production: it moves only with a release, through the gate; the
+        # first release has no eval record yet, so it is forced (audited with its reason)
+        promote(st.ws, ROUTE, adapter=None, prompt=st.prompt, stage="production", force=True,
+                reason="initial release: the base model serves until an adapter passes its evals")  # fmt: skip
+        st.result.notes.append("production started as the base model with the prompt (forced, audited)")
+        moved.append(ROUTE)
     new = sum(r.action == "registered" for r in results)
     detail = f"{new} new version(s); " + ", ".join(f"{r.name} v{r.version}" for r in results) + " @production"
     return StepResult("push + promote prompts", "done" if new or moved else "skipped", detail)
@@ -202,10 +209,6 @@ def _evaluate(st: DemoState) -> StepResult:
     # measures the others' load too (p95 6.8 s vs 2-3 s alone on a fresh engine) and fails the latency gate
     for label, candidate in (("base", None), ("adapter", st.adapters["good"]), ("skewed", st.adapters["skewed"])):
         _eval(st, label, candidate)
-    if st.registry.pointers.at_stage(ROUTE, "production") is None:
-        promote(st.ws, ROUTE, adapter=None, prompt=st.prompt, stage="production", force=True,
-                reason="initial release: the base model serves until an adapter passes its evals")  # fmt: skip
-        st.result.notes.append("production started as the base model (forced, audited)")
     try:
         check_promotable(st.ws, ROUTE, adapter=st.adapters["skewed"], prompt=st.prompt)
         refused = "NOT refused (its evals passed)"

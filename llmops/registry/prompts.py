@@ -16,10 +16,12 @@ lowest new version with its hash and deletes its own duplicate.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from filelock import FileLock
 
@@ -30,8 +32,11 @@ from llmops.refs import PromptRef, check_alias
 from llmops.registry import tags
 from llmops.registry.backend import Store
 
-#: registrations refused because a concurrent one took the name or version number are retried this often
+#: calls refused because a concurrent registration was half done are retried this often (~1.8 s in all)
 _REGISTER_ATTEMPTS = 8
+#: MLflow's message while a concurrent registration has created the model but not yet tagged it a prompt
+_HALF_REGISTERED = "is registered as a model, not a"
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from mlflow.entities.model_registry.prompt_version import PromptVersion
@@ -125,8 +130,7 @@ class PromptStore(Store):
 
     # -- reading -----------------------------------------------------------------------------
     def exists(self, name: str) -> bool:
-        with self._backend.call(f"cannot look up prompt {name}"):
-            return self._client.get_prompt(name) is not None
+        return self._racing(f"cannot look up prompt {name}", lambda: self._client.get_prompt(name)) is not None
 
     def versions(self, name: str) -> list[PromptVersionInfo]:
         """All versions of ``name``, oldest first (empty when the prompt does not exist)."""
@@ -134,13 +138,15 @@ class PromptStore(Store):
             return []
         out: list[PromptVersion] = []
         token = None
-        with self._backend.call(f"cannot list versions of prompt {name}"):
-            while True:
-                page = self._client.search_prompt_versions(name, max_results=1000, page_token=token)
-                out.extend(page)
-                token = page.token
-                if not token:
-                    break
+        while True:
+            page = self._racing(
+                f"cannot list versions of prompt {name}",
+                functools.partial(self._client.search_prompt_versions, name, max_results=1000, page_token=token),
+            )
+            out.extend(page)
+            token = page.token
+            if not token:
+                break
         return sorted((_info(pv) for pv in out), key=lambda i: i.version)
 
     def aliases(self, name: str) -> dict[str, int]:
@@ -221,29 +227,40 @@ class PromptStore(Store):
         if git.commit:
             values[tags.GIT_COMMIT] = git.commit
         message = git.subject or f"llmops prompts push {git.path}"
+        pv = self._racing(
+            f"cannot register prompt {spec.name}",
+            lambda: self._client.register_prompt(
+                name=spec.name,
+                template=[m.model_dump() for m in spec.messages],
+                commit_message=message,
+                tags=values,
+                model_config=spec.params.as_request() or None,
+            ),
+        )
+        return int(pv.version)
+
+    def _racing(self, what: str, fn: Callable[[], T]) -> T:
+        """``fn()``, retried while a concurrent registration is half done; other failures raise RegistryError.
+
+        MLflow registers a new prompt in steps (the registered model, then its prompt tag, then the
+        version), so a concurrent caller can be refused with ``RESOURCE_ALREADY_EXISTS`` (the name or
+        version number was just taken: nothing of ours was written) or read the name as "a model, not a
+        prompt" for a moment. Both settle within milliseconds; a real conflict still fails, after a second.
+        """
         from mlflow.exceptions import MlflowException
 
         attempt = 0
         while True:
             attempt += 1
             try:
-                pv = self._client.register_prompt(
-                    name=spec.name,
-                    template=[m.model_dump() for m in spec.messages],
-                    commit_message=message,
-                    tags=values,
-                    model_config=spec.params.as_request() or None,
-                )
+                return fn()
             except MlflowException as exc:
-                # another machine created the prompt (or took the version number) between the registry's
-                # read and write: ours was refused and nothing was written, so register again
-                if exc.error_code == "RESOURCE_ALREADY_EXISTS" and attempt < _REGISTER_ATTEMPTS:
-                    time.sleep(0.05 * attempt)
-                    continue
-                self._backend.fail(f"cannot register prompt {spec.name}", exc)
+                racing = exc.error_code == "RESOURCE_ALREADY_EXISTS" or _HALF_REGISTERED in str(exc)
+                if not racing or attempt >= _REGISTER_ATTEMPTS:
+                    self._backend.fail(what, exc)
+                time.sleep(0.05 * attempt)
             except OSError as exc:
-                self._backend.fail(f"cannot register prompt {spec.name}", exc)
-            return int(pv.version)
+                self._backend.fail(what, exc)
 
     def _converge(self, name: str, digest: str, mine: int, base: int) -> int:
         """Keep the lowest version above ``base`` with ``digest``; delete ``mine`` if it is a duplicate."""

@@ -242,6 +242,43 @@ def start_fake_engine(folder: Path, *args: str, port: int | None = None) -> tupl
     return proc, url
 
 
+def fake_gateway_config(engine_url: str, limits: str = "{read_timeout_s: 10}") -> str:
+    """A gateway.yaml with one route ``echo`` on the fake engine at ``engine_url`` (``limits``: a YAML mapping)."""
+    return f"""
+engines:
+  fake: {{url: "{engine_url}"}}
+routes:
+  echo:
+    targets:
+      - {{name: only, weight: 1}}
+limits: {limits}
+"""
+
+
+@pytest.fixture(scope="session", name="fake_gateway_config")
+def fake_gateway_config_fixture() -> Callable[..., str]:
+    """``fake_gateway_config(engine_url, limits=...)``: the one-route config the fake-engine tests share."""
+    return fake_gateway_config
+
+
+def write_required_suite(root: Path, route: str) -> Path:
+    """``evals/gate.yaml``: a one-case suite required for ``route`` (exact_match >= 0.5); returns its path."""
+    (root / "evals").mkdir(exist_ok=True)
+    (root / "evals" / "cases.jsonl").write_text('{"variables": {"message": "refund please"}, "reference": "x"}\n')
+    path = root / "evals" / "gate.yaml"
+    path.write_text(
+        f"name: gate\ncases: cases.jsonl\nrequired: true\ntarget: {{route: {route}}}\nmetrics: [exact_match]\n"
+        "gates:\n  - {metric: exact_match, min: 0.5}\n"
+    )
+    return path
+
+
+@pytest.fixture(scope="session", name="write_required_suite")
+def write_required_suite_fixture() -> Callable[[Path, str], Path]:
+    """``write_required_suite(root, route)``: a required eval suite gating ``route`` (promotion tests)."""
+    return write_required_suite
+
+
 @pytest.fixture(scope="session", name="start_fake_engine")
 def start_fake_engine_fixture() -> Callable[..., tuple[ManagedProcess, str]]:
     """``start_fake_engine(folder, *args, port=None)``: a running fake engine (the caller stops it)."""

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,33 +20,9 @@ from llmops.process import ManagedProcess, free_port, http_ok
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
-FAKE_ENGINE = REPO / "bench" / "fake_upstream.py"
-
-
-def start_fake_engine(folder: Path, *args: str) -> tuple[ManagedProcess, str]:
-    port = free_port()
-    argv = [sys.executable, str(FAKE_ENGINE), "--port", str(port), *args]
-    proc = ManagedProcess("fake-engine", argv, folder / f"fake-{port}.log").start()
-    url = f"http://127.0.0.1:{port}"
-    proc.wait_healthy(lambda: http_ok(f"{url}/health"), timeout=30, interval=0.1)
-    return proc, url
-
-
-def fake_config(engine_url: str) -> str:
-    return f"""
-engines:
-  fake: {{url: "{engine_url}"}}
-routes:
-  echo:
-    targets:
-      - {{name: only, weight: 1}}
-limits: {{read_timeout_s: 10}}
-"""
-
 
 @pytest.fixture
-def slow_engine(tmp_path: Path) -> Iterator[tuple[ManagedProcess, str]]:
+def slow_engine(tmp_path: Path, start_fake_engine: Callable[..., Any]) -> Iterator[tuple[ManagedProcess, str]]:
     proc, url = start_fake_engine(tmp_path, "--chunks", "100", "--interval-ms", "50")
     try:
         yield proc, url
@@ -57,9 +32,12 @@ def slow_engine(tmp_path: Path) -> Iterator[tuple[ManagedProcess, str]]:
 
 @pytest.fixture
 def gateway(
-    tmp_path: Path, slow_engine: tuple[ManagedProcess, str], start_gateway: Callable[..., Any]
+    tmp_path: Path,
+    slow_engine: tuple[ManagedProcess, str],
+    start_gateway: Callable[..., Any],
+    fake_gateway_config: Callable[..., str],
 ) -> Iterator[Any]:
-    gw = start_gateway(tmp_path / "ws", fake_config(slow_engine[1]))
+    gw = start_gateway(tmp_path / "ws", fake_gateway_config(slow_engine[1]))
     try:
         yield gw
     finally:
@@ -89,9 +67,10 @@ def test_engine_killed_mid_stream(gateway, slow_engine: tuple[ManagedProcess, st
         error = orjson.loads(events[-1])["error"]
         assert set(error) == {"message", "type", "code", "param"} and error["code"] == "upstream_error"
         assert client.get("/healthz").status_code == 200
-        # the gateway keeps serving: the next request is a clean 502, not a hang or a crash
+        # the gateway keeps serving: the next request is a clean 503 (engine down, retry), not a hang or a crash
         r = client.post("/v1/chat/completions", json={**stream_request(), "stream": False})
-        assert r.status_code == 502 and r.json()["error"]["type"] == "server_error"
+        assert r.status_code == 503 and r.json()["error"]["code"] == "engine_unavailable", r.text
+        assert r.headers["retry-after"] == "1"
     for _ in range(50):
         records = {r["id"]: r for r in gateway.records()}
         if request_id in records:
@@ -140,12 +119,18 @@ def test_vllm_control_endpoints_are_not_exposed(gateway, gateway_keys) -> None:
         assert "llmops_gateway_requests_total" in client.get("/metrics").text
 
 
-def test_a_route_whose_engine_starts_later_serves_within_seconds(tmp_path: Path, llmops_bin: str, gateway_keys) -> None:
+def test_a_route_whose_engine_starts_later_serves_within_seconds(
+    tmp_path: Path,
+    llmops_bin: str,
+    gateway_keys,
+    start_fake_engine: Callable[..., Any],
+    fake_gateway_config: Callable[..., str],
+) -> None:
     """Gateway first, engine second (as the README's commands run): no wait for the 600 s refresh."""
     port = free_port()
     workspace = tmp_path / "ws"
     (workspace / "serving").mkdir(parents=True)
-    config = fake_config(f"http://127.0.0.1:{port}") + gateway_keys.yaml + "refresh: {interval_s: 600}\n"
+    config = fake_gateway_config(f"http://127.0.0.1:{port}") + gateway_keys.yaml + "refresh: {interval_s: 600}\n"
     (workspace / "serving" / "gateway.yaml").write_text(config)
     gw_port = free_port()
     env = {**os.environ, **gateway_keys.env}
@@ -159,9 +144,7 @@ def test_a_route_whose_engine_starts_later_serves_within_seconds(tmp_path: Path,
         headers = gateway_keys.user
         early = httpx.post(f"{url}/v1/chat/completions", json=body, headers=headers, timeout=10)
         assert early.status_code == 503 and early.json()["error"]["code"] == "route_unavailable", early.text
-        argv = [sys.executable, str(FAKE_ENGINE), "--port", str(port)]
-        engine = ManagedProcess("fake-engine", argv, tmp_path / "fake.log").start()
-        engine.wait_healthy(lambda: http_ok(f"http://127.0.0.1:{port}/health"), timeout=30, interval=0.1)
+        engine, _ = start_fake_engine(tmp_path, port=port)
         deadline = time.monotonic() + 10
         while True:
             answer = httpx.post(f"{url}/v1/chat/completions", json=body, headers=headers, timeout=10)

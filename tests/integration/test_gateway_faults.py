@@ -32,16 +32,11 @@ READ_TIMEOUT_S = 2.0
 CHAT = "/v1/chat/completions"
 
 
-def fake_config(engine_url: str) -> str:
-    return f"""
-engines:
-  fake: {{url: "{engine_url}"}}
-routes:
-  echo:
-    targets:
-      - {{name: only, weight: 1}}
-limits: {{read_timeout_s: {READ_TIMEOUT_S}, connect_timeout_s: 2}}
-"""
+@pytest.fixture(scope="session")
+def fake_config(fake_gateway_config: Callable[..., str]) -> Callable[[str], str]:
+    """The shared one-route config with a short read deadline."""
+    limits = f"{{read_timeout_s: {READ_TIMEOUT_S}, connect_timeout_s: 2}}"
+    return lambda engine_url: fake_gateway_config(engine_url, limits)
 
 
 def fault(engine_url: str, **spec: Any) -> None:
@@ -93,7 +88,12 @@ def engine(tmp_path_factory: pytest.TempPathFactory, start_fake_engine: Callable
 
 
 @pytest.fixture(scope="module")
-def gateway(engine: str, tmp_path_factory: pytest.TempPathFactory, start_gateway: Callable[..., Any]) -> Iterator[Any]:
+def gateway(
+    engine: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    start_gateway: Callable[..., Any],
+    fake_config: Callable[[str], str],
+) -> Iterator[Any]:
     gw = start_gateway(tmp_path_factory.mktemp("gateway") / "ws", fake_config(engine))
     try:
         yield gw
@@ -202,7 +202,12 @@ def test_client_disconnect_cancels_the_engine_request_within_1s(
 
 
 def test_engine_restart_under_load_fails_fast_and_serves_within_2s_of_health(
-    tmp_path: Path, start_fake_engine: Callable[..., Any], start_gateway: Callable[..., Any], gateway_keys, load
+    tmp_path: Path,
+    start_fake_engine: Callable[..., Any],
+    start_gateway: Callable[..., Any],
+    gateway_keys,
+    load,
+    fake_config: Callable[[str], str],
 ) -> None:
     port = free_port()
     engine, url = start_fake_engine(tmp_path, port=port)
@@ -232,7 +237,11 @@ def test_engine_restart_under_load_fails_fast_and_serves_within_2s_of_health(
 
 
 def test_a_request_to_an_engine_that_is_down_is_a_fast_503(
-    tmp_path: Path, start_fake_engine: Callable[..., Any], start_gateway: Callable[..., Any], gateway_keys
+    tmp_path: Path,
+    start_fake_engine: Callable[..., Any],
+    start_gateway: Callable[..., Any],
+    gateway_keys,
+    fake_config: Callable[[str], str],
 ) -> None:
     engine, url = start_fake_engine(tmp_path)
     gw = start_gateway(tmp_path / "ws", fake_config(url))
@@ -329,7 +338,12 @@ routes:
 
 
 def test_kill_9_mid_write_leaves_at_most_a_partial_last_line_that_readers_skip(
-    tmp_path: Path, engine: str, start_gateway: Callable[..., Any], gateway_keys, load
+    tmp_path: Path,
+    engine: str,
+    start_gateway: Callable[..., Any],
+    gateway_keys,
+    load,
+    fake_config: Callable[[str], str],
 ) -> None:
     workspace = tmp_path / "ws"
     port = free_port()

@@ -33,25 +33,20 @@ from schemathesis.specs.openapi.checks import (
 pytestmark = pytest.mark.integration
 
 ROUTE = "echo"
-CONFIG = """
-engines:
-  fake: {{url: "{url}"}}
-routes:
-  echo:
-    targets:
-      - {{name: only, weight: 1}}
-limits: {{read_timeout_s: 10, max_tokens: 64, per_key_max_concurrent: null}}
-"""
+LIMITS = "{read_timeout_s: 10, max_tokens: 64, per_key_max_concurrent: null}"
 
 
 @pytest.fixture(scope="module")
 def gateway(
-    tmp_path_factory: pytest.TempPathFactory, start_fake_engine: Callable[..., Any], start_gateway: Callable[..., Any]
+    tmp_path_factory: pytest.TempPathFactory,
+    start_fake_engine: Callable[..., Any],
+    start_gateway: Callable[..., Any],
+    fake_gateway_config: Callable[..., str],
 ) -> Iterator[Any]:
     folder = tmp_path_factory.mktemp("schemathesis")
     engine, url = start_fake_engine(folder, "--chunks", "4")
     try:
-        gw = start_gateway(folder / "ws", CONFIG.format(url=url))
+        gw = start_gateway(folder / "ws", fake_gateway_config(url, LIMITS))
         try:
             yield gw
         finally:

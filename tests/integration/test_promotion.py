@@ -33,6 +33,7 @@ def setup(
     invoke_llmops: Cli,
     fake_adapter: Callable[..., Path],
     new_run: Callable[..., str],
+    write_required_suite: Callable[[Path, str], Path],
 ) -> dict[str, object]:
     """A workspace with one pushed prompt, two adapter versions and a required suite for the route."""
     env = {"MLFLOW_TRACKING_URI": mlflow_server.url, "LLMOPS_ACTOR": "ci-bot"}
@@ -41,12 +42,7 @@ def setup(
     route = f"triage-{uuid.uuid4().hex[:6]}"
     adapter = route  # adapters are named like the route in the example
     prompt = git_workspace.name("support-triage")
-    (root / "evals").mkdir()
-    (root / "evals" / "cases.jsonl").write_text('{"variables": {"message": "refund please"}, "reference": "x"}\n')
-    (root / "evals" / "gate.yaml").write_text(
-        f"name: gate\ncases: cases.jsonl\nrequired: true\ntarget: {{route: {route}}}\nmetrics: [exact_match]\n"
-        "gates:\n  - {metric: exact_match, min: 0.5}\n"
-    )
+    write_required_suite(root, route)
     ws = load_workspace(root, env=env)
     registry = connect(ws)
     for seed in (1, 2):

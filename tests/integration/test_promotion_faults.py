@@ -37,6 +37,7 @@ STEPS = {
 def route_ws(
     mlflow_server, git_workspace, tmp_path: Path, invoke_llmops: Cli, fake_adapter: Callable[..., Path],
     new_run: Callable[..., str],
+    write_required_suite: Callable[[Path, str], Path],
 ) -> dict[str, object]:  # fmt: skip
     """A route with a required suite and two releases that differ in adapter and prompt, both evaluated."""
     env = {"MLFLOW_TRACKING_URI": mlflow_server.url, "LLMOPS_ACTOR": "ci-bot"}
@@ -48,12 +49,7 @@ def route_ws(
     git_workspace.commit("prompt v2")
     assert invoke_llmops("prompts", "push", cwd=root, env=env).returncode == 0
     route = f"crash-{uuid.uuid4().hex[:6]}"
-    (root / "evals").mkdir()
-    (root / "evals" / "cases.jsonl").write_text('{"variables": {"message": "refund please"}, "reference": "x"}\n')
-    (root / "evals" / "gate.yaml").write_text(
-        f"name: gate\ncases: cases.jsonl\nrequired: true\ntarget: {{route: {route}}}\nmetrics: [exact_match]\n"
-        "gates:\n  - {metric: exact_match, min: 0.5}\n"
-    )
+    write_required_suite(root, route)
     ws = load_workspace(root, env=env)
     registry = connect(ws)
     suite, _, case_bytes = load_suite(root / "evals" / "gate.yaml")

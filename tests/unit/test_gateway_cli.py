@@ -49,7 +49,7 @@ def test_serve_gateway_runs_the_app_under_uvicorn(monkeypatch: pytest.MonkeyPatc
     import uvicorn
 
     seen: dict[str, Any] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: seen.update(config=self.config))
     monkeypatch.setenv("LLMOPS_GATEWAY_KEY", "k")
     monkeypatch.setenv("LLMOPS_GATEWAY_ADMIN_KEY", "a")
     result = runner.invoke(
@@ -57,9 +57,11 @@ def test_serve_gateway_runs_the_app_under_uvicorn(monkeypatch: pytest.MonkeyPatc
         ["serve", "gateway", "--config", str(REPO / "serving" / "gateway.yaml"), "--port", "9999", "-w", str(tmp_path)],
     )
     assert result.exit_code == 0, result.output
-    assert seen["port"] == 9999 and seen["host"] == "127.0.0.1" and seen["loop"] == "uvloop"
-    assert seen["http"] == "httptools" and seen["lifespan"] == "on"
-    assert set(seen["app"].settings.routes) == {"support-triage"}
+    config = seen["config"]
+    assert config.port == 9999 and config.host == "127.0.0.1" and config.loop == "uvloop"
+    assert config.http == "httptools" and config.lifespan == "on"
+    assert config.timeout_graceful_shutdown == 10  # server.drain_s: streams drain this long on SIGTERM
+    assert set(config.app.settings.routes) == {"support-triage"}
 
 
 def test_serve_gateway_reports_config_errors(tmp_path: Path) -> None:

@@ -135,7 +135,7 @@ def test_serve_gateway_refuses_a_public_host_option_without_auth(
     import uvicorn
 
     started: list[Any] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: started.append(kw))
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: started.append(self.config))
     config = tmp_path / "gateway.yaml"
     config.write_text("engines: {e: {url: 'http://x'}}\nroutes: {r: {targets: [{name: a, weight: 1}]}}\n"
                       "auth: {enabled: false}\n")  # fmt: skip
@@ -145,7 +145,7 @@ def test_serve_gateway_refuses_a_public_host_option_without_auth(
     assert result.exit_code == 2 and "loopback" in result.output
     assert started == []
     assert runner.invoke(cli, [*args, "--host", "127.0.0.1"], env={}).exit_code == 0
-    assert started[0]["host"] == "127.0.0.1"
+    assert started[0].host == "127.0.0.1"
 
 
 # -- the sticky hash is keyed -------------------------------------------------------------------------
