@@ -87,15 +87,16 @@ def public_message(exc: BaseException, status: int) -> str:
         return str(exc) if isinstance(exc, LlmopsError) else "invalid request"
     if isinstance(exc, RouteUnavailableError):
         return f"route {exc.route} is not available"
-    if isinstance(exc, EngineBusyError):
-        return "the engine is busy; retry shortly"
-    if isinstance(exc, EngineUnavailableError):
-        return "the engine is unavailable (restarting?); retry shortly"
-    if isinstance(exc, UpstreamTimeoutError):
-        return "the engine did not answer in time"
-    if isinstance(exc, UpstreamError):
-        return "the engine failed to answer"
-    return "internal error"
+    return next((text for cls, text in _PUBLIC_5XX if isinstance(exc, cls)), "internal error")
+
+
+# what a 5xx says, most specific first
+_PUBLIC_5XX: tuple[tuple[type[BaseException], str], ...] = (
+    (EngineBusyError, "the engine is busy; retry shortly"),
+    (EngineUnavailableError, "the engine is unavailable (restarting?); retry shortly"),
+    (UpstreamTimeoutError, "the engine did not answer in time"),
+    (UpstreamError, "the engine failed to answer"),
+)
 
 
 def to_http(exc: BaseException) -> tuple[int, bytes]:
