@@ -6,13 +6,15 @@ auth, a 90/10 sticky route that renders a prompt, and the request log on. A raw 
 client (httptools) then measures, for direct calls and calls through the gateway alike:
 
 * latency at concurrency 1 (p50, p99) and the difference, interleaved in blocks to cancel drift;
-* throughput at concurrency 32 for ``--duration`` seconds;
+* throughput at concurrency 32 for ``--duration`` seconds; then, in the same run, a route with capture at
+  100% (inputs and outputs redacted into the request log) against the same route with capture off,
+  in alternating blocks;
 * the gateway's RSS (start, peak, end) across the whole run;
 * streaming: time to first event (on streams of 64 events 20 ms apart, and back to back on one-event
   streams), and whether 64 events 20 ms apart arrive as 64 events ~20 ms apart.
 
 Targets (DESIGN.md): added p50 <= 1 ms at c=1; >= 2,000 req/s at c=32; RSS <= 200 MB and flat;
-added TTFT <= 1 ms; no re-buffering. On a shared 2-core machine the client, engines and gateway
+added TTFT <= 1 ms; no re-buffering; capture at 100% keeps >= 90% of capture-off throughput. On a shared 2-core machine the client, engines and gateway
 compete for CPU: ``--pin`` puts the gateway on CPU 0 and everything else on CPU 1.
 
 ``--soak SECONDS`` runs a soak instead: the gateway at concurrency 32 for that long, printing every
@@ -90,6 +92,11 @@ engines:
   slow: {{url: "http://127.0.0.1:{slow}", model: base}}
 routes:
   bench:
+    targets:
+      - {{name: stable, weight: 90, engine: fast, prompt: support-triage@production}}
+      - {{name: canary, weight: 10, engine: fast, prompt: support-triage@production, params: {{temperature: 0.2}}}}
+  captured:   # the same route with every request captured (inputs and outputs, redacted, in the log)
+    capture: 1.0
     targets:
       - {{name: stable, weight: 90, engine: fast, prompt: support-triage@production}}
       - {{name: canary, weight: 10, engine: fast, prompt: support-triage@production, params: {{temperature: 0.2}}}}
@@ -245,9 +252,9 @@ def pct(values: list[float], q: float) -> float:
 
 
 # -- measurements --------------------------------------------------------------------------------------
-def gateway_requests(n: int) -> list[bytes]:
+def gateway_requests(n: int, route: str = "bench") -> list[bytes]:
     auth = {"authorization": f"Bearer {KEY}"}
-    return [post("/v1/chat/completions", gateway_body(i), auth) for i in range(n)]
+    return [post("/v1/chat/completions", gateway_body(i, route), auth) for i in range(n)]
 
 
 async def latency_c1(
@@ -393,6 +400,19 @@ async def measure(
         "errors": d_err + g_err,
         "gateway_cpu_us_per_request": gw_cpu,
     }
+    # capture at 100% vs off, in alternating blocks of a quarter of the duration (cancels drift on a shared machine)
+    captured = gateway_requests(4096, "captured")
+    rps: dict[str, list[float]] = {"off": [], "on": []}
+    cpu: dict[str, list[float]] = {"off": [], "on": []}
+    for _ in range(4):
+        for mode, reqs in (("off", requests), ("on", captured)):
+            r, err, c = await throughput(gw, lambda i, q=reqs: q[i % 4096], args.concurrency, args.duration / 4, gw_pid)
+            rps[mode].append(r)
+            cpu[mode].append(c or 0.0)
+            results["c32"]["errors"] += err
+    for mode in ("off", "on"):
+        results["c32"][f"capture_{mode}_rps"] = statistics.fmean(rps[mode])
+        results["c32"][f"capture_{mode}_cpu_us_per_request"] = statistics.fmean(cpu[mode])
     if bare is not None:
         raw = post("/v1/chat/completions", direct_body())
         d, b = await latency_c1(fast, bare, args.requests // 2, [raw], blocks=2)
@@ -547,6 +567,13 @@ def report(r: dict[str, Any], args: argparse.Namespace, log_lines: int) -> None:
         f"ratio {c32['gateway_rps'] / c32['direct_rps']:.2f}   errors {c32['errors']}   ({args.duration:.0f} s each)"
     )
     print(f"  [{ok(c32['gateway_rps'] >= 2000)}] gateway throughput >= 2,000 req/s")
+    capture_ratio = c32["capture_on_rps"] / c32["capture_off_rps"]
+    print(
+        f"  [{ok(capture_ratio >= 0.90)}] capture at 100% {c32['capture_on_rps']:,.0f} req/s vs off "
+        f"{c32['capture_off_rps']:,.0f} req/s at c={args.concurrency}: ratio {capture_ratio:.2f} (target >= 0.90); "
+        f"gateway CPU per request {c32['capture_on_cpu_us_per_request']:.0f} vs "
+        f"{c32['capture_off_cpu_us_per_request']:.0f} us"
+    )
     cpu = c32["gateway_cpu_us_per_request"]
     print(
         f"  gateway CPU per request at c={args.concurrency}: {cpu:.0f} us (user+system) -> "

@@ -14,6 +14,14 @@ For LangChain, :func:`chat_model` returns a configured ``ChatOpenAI``::
     from llmops.client import chat_model
     llm = chat_model("support-triage", session="customer-42")
     llm.invoke("Where is my parcel?").content
+
+Feedback on an answer: every gateway answer carries its request id in the ``x-request-id`` header (with
+the OpenAI SDK: ``client.chat.completions.with_raw_response.create(...)``, then ``.headers["x-request-id"]``
+and ``.parse()`` for the completion); :func:`send_feedback` posts a score (and optionally a label, the
+right answer, a comment) for it::
+
+    raw = client.chat.completions.with_raw_response.create(model="support-triage", messages=[...])
+    send_feedback(raw.headers["x-request-id"], 0.0, correction='{"intent":"billing","priority":"high"}')
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ if TYPE_CHECKING:
     from langchain_openai import ChatOpenAI
 
 DEFAULT_URL = "http://127.0.0.1:8080/v1"
+FEEDBACK_PATH = "/feedback"
 SESSION_HEADER = "x-llmops-session"
 
 
@@ -66,3 +75,35 @@ def chat_model(
         extra_body=extra_body or None,
         **kwargs,
     )
+
+
+def send_feedback(
+    request_id: str,
+    score: float,
+    *,
+    label: str | None = None,
+    correction: str | None = None,
+    comment: str | None = None,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    timeout: float = 10,
+) -> dict[str, Any]:
+    """``POST /v1/feedback`` for the answer ``request_id`` (its ``x-request-id``); returns the gateway's
+    answer, ``{"request_id": ..., "status": "recorded" | "unchanged"}``.
+
+    ``score`` is from 0 to 1; ``correction`` is the right answer. ``base_url`` and ``api_key`` default as
+    in :func:`chat_model`. A refused body raises ``httpx.HTTPStatusError`` (its response holds the
+    OpenAI-style error naming the field).
+    """
+    import httpx
+
+    body: dict[str, Any] = {"request_id": request_id, "score": score}
+    for name, value in (("label", label), ("correction", correction), ("comment", comment)):
+        if value is not None:
+            body[name] = value
+    url = (base_url or os.environ.get("LLMOPS_GATEWAY_URL") or DEFAULT_URL).rstrip("/") + FEEDBACK_PATH
+    key = api_key or os.environ.get("LLMOPS_GATEWAY_KEY") or ""
+    response = httpx.post(url, json=body, headers={"authorization": f"Bearer {key}"}, timeout=timeout)
+    response.raise_for_status()
+    result: dict[str, Any] = response.json()
+    return result

@@ -21,6 +21,7 @@ non-zero; the gateway maps the tree to HTTP status codes in a single place.
     │   └── TrainingInterrupted     SIGTERM/SIGINT stopped training after saving a checkpoint
     ├── LaunchError              a cluster refused, lost or does not know a job (address, job id)
     ├── PromotionRefused         no passing eval record for the release on a required suite, or no such suite
+    ├── NotEnoughData            ``llmops retrain``: too few usable production rows (route, counts); exit 3
     ├── LeaseHeld                another promotion of the route (or prompt) holds its lease (holder)
     ├── LeaseLost                this promotion's lease expired or was taken over midway
     ├── ServerError              a child server (MLflow, vLLM, Ray) failed to start or become healthy
@@ -167,6 +168,12 @@ class PromotionRefused(LlmopsError):
     """``llmops promote`` found no passing eval record for the release on a suite the route requires."""
 
     exit_code = 1
+
+
+class NotEnoughData(LlmopsError):
+    """``llmops retrain`` found fewer usable production rows than it needs; nothing was trained (exit 3)."""
+
+    exit_code = 3
 
 
 class LeaseHeld(LlmopsError):

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from llmops.config.gateway import load_gateway_file
+from llmops.config.monitor import load_monitor_file
 from llmops.config.workspace import CONFIG_FILE, WorkspaceFile
 from llmops.config.yamlio import load_model, parse_yaml
 from llmops.errors import ConfigError, Problem
@@ -24,9 +25,19 @@ def _check_eval(path: Path, shown: str) -> list[Problem]:
     return check_suite_file(path, display=shown)[1]
 
 
+#: files under serving/ with a schema; any other YAML there (e.g. prometheus/alerts.yml) gets a syntax check
+SERVING_SCHEMAS: dict[str, Callable[..., object]] = {
+    "serving/gateway.yaml": load_gateway_file,
+    "serving/monitor.yaml": load_monitor_file,
+}
+
+
 def _check_serving(path: Path, shown: str) -> list[Problem]:
+    loader = SERVING_SCHEMAS.get(shown)
+    if loader is None:
+        return _check_yaml_syntax(path, shown)
     try:
-        load_gateway_file(path, display=shown)
+        loader(path, display=shown)
     except ConfigError as exc:
         return list(getattr(exc, "problems", [exc.problem]))
     return []

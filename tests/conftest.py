@@ -345,3 +345,41 @@ def make_finetune_workspace(root: Path, server: MlflowServer, model_path: Path) 
 def make_finetune_workspace_fixture() -> Callable[[Path, MlflowServer, Path], FinetuneWorkspace]:
     """``make_finetune_workspace(root, mlflow_server, model_path)``: a :class:`FinetuneWorkspace` at ``root``."""
     return make_finetune_workspace
+
+
+# -- monitoring: request and feedback logs in the gateway's captured-record format ----------------------
+def request_record(
+    rid: str, time: float, *, route: str = "support-triage", target: str = "stable", status: int = 200,
+    latency_ms: float = 120.0, message: str | None = None, output: str | None = None, **extra: object,
+) -> dict[str, object]:  # fmt: skip
+    """One request-log record (``id`` first); with ``message`` it is a captured one (input variables, output)."""
+    record: dict[str, object] = {
+        "id": rid, "time": time, "api_key": "support-app", "key_hash": "ab12", "route": route, "target": target,
+        "prompt_version": "support-triage/1", "adapter_version": "support-triage-lora/1", "stream": False,
+        "status": status, "latency_ms": latency_ms, "ttft_ms": None, "tokens_in": 100, "tokens_out": 12,
+        "error": None if status < 400 else "upstream",
+    }  # fmt: skip
+    if message is not None:
+        record.update(captured=True, input={"variables": {"message": message}}, output=output)
+    record.update(extra)
+    return record
+
+
+def write_log(path: Path, records: list[dict[str, object]], *, append: bool = False) -> Path:
+    """Write (or append) ``records`` as JSON lines."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a" if append else "w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(r) + "\n" for r in records)
+    return path
+
+
+@pytest.fixture(scope="session", name="request_record")
+def request_record_fixture() -> Callable[..., dict[str, object]]:
+    """``request_record(id, time, *, route=, target=, status=, latency_ms=, message=, output=, **extra)``."""
+    return request_record
+
+
+@pytest.fixture(scope="session", name="write_log")
+def write_log_fixture() -> Callable[..., Path]:
+    """``write_log(path, records, *, append=False)``: a JSONL log file (parent folders made)."""
+    return write_log

@@ -18,9 +18,11 @@ from llmops.cli import data as data_cli
 from llmops.cli import evals as evals_cli
 from llmops.cli import finetune as finetune_cli
 from llmops.cli import models as models_cli
+from llmops.cli import monitor as monitor_cli
 from llmops.cli import prompts as prompts_cli
 from llmops.cli import registry as registry_cli
 from llmops.cli import release as release_cli
+from llmops.cli import retrain as retrain_cli
 from llmops.cli import serve as serve_cli
 from llmops.cli.common import (
     JsonOpt,
@@ -90,8 +92,10 @@ app.add_typer(evals_cli.app, name="eval")
 app.add_typer(finetune_cli.app, name="finetune")
 app.add_typer(data_cli.app, name="data")
 app.add_typer(adapters_cli.app, name="adapters")
+app.add_typer(monitor_cli.app, name="monitor")
 app.command()(release_cli.promote)
 app.command()(release_cli.rollback)
+app.command()(retrain_cli.retrain)
 
 
 def _version(value: bool) -> None:

@@ -12,6 +12,7 @@
           - {name: stable, weight: 90, release: production, prompt: support-triage@production}
           - {name: canary, weight: 10, release: canary, prompt: support-triage@production}
         shadow: {name: next, adapter: support-triage-lora/7, sample: 0.1}   # optional
+        capture: 0.2                 # share of requests logged with inputs and outputs (PII redacted)
     auth:
       keys:
         - {name: app, env: LLMOPS_GATEWAY_KEY}                     # the key itself in an env variable
@@ -20,7 +21,8 @@
              pool_timeout_s: 5, per_key_max_concurrent: 128, per_key_rps: 50, per_key_burst: 100}
     routing: {sticky_secret_env: LLMOPS_STICKY_SECRET}   # else .llmops/secrets/sticky-secret (generated)
     refresh: {interval_s: 30}
-    request_log: {path: logs/gateway-requests.jsonl, queue_size: 10000}
+    request_log: {path: logs/gateway-requests.jsonl, queue_size: 10000, max_bytes: 104857600, files_kept: 10,
+                  capture_max_chars: 8192}      # feedback_path: default logs/feedback.jsonl beside it
 
 The gateway runs on these models directly (:mod:`llmops.gateway.settings` adds only what the file
 does not hold: hashed keys, resolved paths), so every default is declared here, once.
@@ -137,6 +139,15 @@ class ShadowSpec(TargetSpec):
 class RouteSpec(StrictModel):
     targets: list[TargetSpec] = Field(min_length=1, max_length=16)
     shadow: ShadowSpec | None = None
+    capture: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description=(
+            "share of requests whose inputs and outputs go into the request log, PII redacted (with the "
+            "shadow copies of those requests)"
+        ),
+    )
 
     @model_validator(mode="after")
     def _targets(self) -> RouteSpec:
@@ -224,6 +235,20 @@ class RequestLogSpec(StrictModel):
     path: str = Field(default="logs/gateway-requests.jsonl", description="JSONL file, relative to the llmops home")
     queue_size: int = Field(
         default=10_000, ge=1, description="records waiting to be written; more are dropped (counted)"
+    )
+    max_bytes: int = Field(
+        default=100 * 1024 * 1024,
+        ge=1024,
+        description="rotate the file before a write would take it past this size (whole records only)",
+    )
+    files_kept: int = Field(default=10, ge=1, description="rotated files kept (oldest deleted first)")
+    capture_max_chars: int = Field(
+        default=8192, ge=64, description="each captured text is cut to this many characters (ends with …[truncated])"
+    )
+    feedback_path: str | None = Field(
+        default=None,
+        description="feedback JSONL (POST /v1/feedback), relative to the llmops home; default: feedback.jsonl "
+        "in the request log's folder",
     )
 
 

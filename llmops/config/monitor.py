@@ -31,7 +31,7 @@ from llmops.config.base import StrictModel
 from llmops.config.yamlio import load_model
 from llmops.names import NAME_PATTERN
 
-Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+Name = Annotated[str, StringConstraints(pattern=f"^{NAME_PATTERN}$")]
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 LEVELS = ("ok", "warn", "alert", "insufficient_data")

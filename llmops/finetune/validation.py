@@ -11,12 +11,12 @@ them to the run. Empty and over-long rows cannot be trained on and are dropped; 
 * **duplicate** - the same row (``meta`` aside) as an earlier line of the same file;
 * **overlap** - an eval row whose input (everything before the answer) also occurs in the train file:
   its eval loss would measure memorisation;
-* **pii** - an email address, a phone number, or a card number that passes the Luhn check.
+* **pii** - an email address, a phone number, a card number that passes the Luhn check, or an IBAN
+  (the detectors of :mod:`llmops.pii`, which the gateway's capture redacts with).
 """
 
 from __future__ import annotations
 
-import re
 import statistics
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -26,38 +26,12 @@ from typing import Any
 from llmops.errors import Problem
 from llmops.finetune.dataset import Example
 from llmops.finetune.rows import ChatRow, Row, RowFile, canonical_json
+from llmops.pii import _luhn as _luhn  # re-exported: the detectors live in llmops.pii
+from llmops.pii import pii_kinds
 
 KINDS = ("empty", "too_long", "duplicate", "overlap", "pii")
 #: kinds whose rows are dropped when warnings are allowed (they cannot be trained on)
 DROPPED_KINDS = ("empty", "too_long")
-
-_EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
-# digits with spaces, dots, dashes or parentheses between them; not right after a word char, '#' or '$'
-_NUMBERISH = re.compile(r"(?<![\w#$.])[+(]?\d[\d ().-]{6,}\d(?![\w])")
-
-
-def _luhn(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
-def pii_kinds(text: str) -> set[str]:
-    """Which PII patterns occur in ``text``: ``email``, ``phone``, ``card`` (Luhn-checked)."""
-    found = set()
-    if _EMAIL.search(text):
-        found.add("email")
-    for match in _NUMBERISH.finditer(text):
-        digits = re.sub(r"\D", "", match.group())
-        if 13 <= len(digits) <= 19 and _luhn(digits):
-            found.add("card")
-        elif 9 <= len(digits) <= 15:
-            found.add("phone")
-    return found
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """The app factory: ``build_app(settings, resolver)`` → a pure-ASGI gateway for uvicorn.
 
 Layers, outermost first: :class:`~llmops.gateway.auth.AuthMiddleware` (pure ASGI), a dispatcher
-that hands ``POST /v1/chat/completions`` to the hot path (:mod:`llmops.gateway.chat`) and every other
-path to a small FastAPI app (:mod:`llmops.gateway.admin`). All state lives on the :class:`Gateway`
-instance: pooled engine clients, the route table, metrics registry, request log.
+that hands ``POST /v1/chat/completions`` to the hot path (:mod:`llmops.gateway.chat`), ``POST
+/v1/feedback`` to :mod:`llmops.gateway.feedback` (both plain ASGI), and every other path to a small
+FastAPI app (:mod:`llmops.gateway.admin`). All state lives on the :class:`Gateway` instance: pooled
+engine clients, the route table, metrics registry, request log and feedback log.
 
 The ASGI lifespan (uvicorn) starts and stops it; in-process tests use ``async with app.running():``.
 """
@@ -21,6 +22,7 @@ from llmops.gateway.asgi import Receive, Scope, Send
 from llmops.gateway.auth import AuthMiddleware
 from llmops.gateway.chat import ChatCompletions
 from llmops.gateway.errors import send_error
+from llmops.gateway.feedback import FEEDBACK_PATH, Feedback
 from llmops.gateway.metrics import GatewayMetrics
 from llmops.gateway.requestlog import JsonlSink, NullSink, RequestLog, RequestLogSink
 from llmops.gateway.resolver import RouteResolver
@@ -43,6 +45,7 @@ class Gateway:
         *,
         upstreams: Mapping[str, Upstream] | None = None,
         sink: RequestLogSink | None = None,
+        feedback_sink: RequestLogSink | None = None,
     ) -> None:
         self.settings = settings
         lim = settings.limits
@@ -59,10 +62,18 @@ class Gateway:
             for name, e in settings.engines.items()
         }  # fmt: skip
         self.metrics = GatewayMetrics()
+        spec = settings.request_log
         if sink is None:
             path = settings.request_log_path
-            sink = JsonlSink(path) if path is not None else NullSink()
+            sink = JsonlSink(path, max_bytes=spec.max_bytes, files_kept=spec.files_kept) if path else NullSink()
         self.request_log = RequestLog(sink, queue_size=settings.request_log_queue, on_drop=self.metrics.log_dropped.inc)
+        if feedback_sink is None:
+            path = settings.feedback_log_path
+            feedback_sink = (
+                JsonlSink(path, max_bytes=spec.max_bytes, files_kept=spec.files_kept) if path else NullSink()
+            )
+        self.feedback_log = RequestLog(feedback_sink, queue_size=settings.request_log_queue)
+        self.feedback = Feedback(self.feedback_log, self.metrics)
         self.adapters = AdapterSync(self.upstreams, {n: e.max_adapters for n, e in settings.engines.items()})
         self.routes = RouteManager(
             settings.routes,
@@ -72,9 +83,16 @@ class Gateway:
             interval_s=settings.refresh_interval_s,
             on_swap=lambda table: update_weight_metrics(self.metrics, table),
         )
-        self.shadows = Shadows(self.upstreams, self.request_log, self.metrics, lim)
+        self.shadows = Shadows(self.upstreams, self.request_log, self.metrics, lim, spec.capture_max_chars)
         self.chat = ChatCompletions(
-            self.routes, self.upstreams, lim, self.metrics, self.request_log, self.shadows, settings.sticky_secret
+            self.routes,
+            self.upstreams,
+            lim,
+            self.metrics,
+            self.request_log,
+            self.shadows,
+            settings.sticky_secret,
+            capture_max_chars=spec.capture_max_chars,
         )
         self.api = build_api(self.routes, self.upstreams, self.metrics)
         public = {"/healthz", "/readyz"} | ({"/metrics"} if settings.public_metrics else set())
@@ -89,6 +107,12 @@ class Gateway:
                 await send_error(send, InvalidRequestError(f"{scope['method']} is not allowed on {CHAT_PATH}"))
                 return
             await self.chat(scope, receive, send)
+            return
+        if scope["type"] == "http" and scope["path"] == FEEDBACK_PATH:
+            if scope["method"] != "POST":
+                await send_error(send, InvalidRequestError(f"{scope['method']} is not allowed on {FEEDBACK_PATH}"))
+                return
+            await self.feedback(scope, receive, send)
             return
         await self.api(scope, receive, send)
 
@@ -120,6 +144,7 @@ class Gateway:
         for upstream in self.upstreams.values():
             await upstream.start()
         self.request_log.start()
+        self.feedback_log.start()
         try:
             await self.routes.refresh()
         except LlmopsError as exc:  # not ready yet; the refresher keeps trying and /readyz says so
@@ -133,6 +158,7 @@ class Gateway:
         await self.routes.stop_background()
         await self.shadows.stop()
         await self.request_log.stop()
+        await self.feedback_log.stop()
         for upstream in self.upstreams.values():
             await upstream.close()
         self._started = False
@@ -152,6 +178,7 @@ def build_app(
     *,
     upstreams: Mapping[str, Upstream] | None = None,
     sink: RequestLogSink | None = None,
+    feedback_sink: RequestLogSink | None = None,
 ) -> Gateway:
     """The gateway for ``settings``; releases come from ``resolver`` (registry, or static in tests)."""
-    return Gateway(settings, resolver, upstreams=upstreams, sink=sink)
+    return Gateway(settings, resolver, upstreams=upstreams, sink=sink, feedback_sink=feedback_sink)

@@ -7,6 +7,10 @@ template with logic renders off the event loop, within a time budget), and forwa
 engine over its pooled connection (a bounded wait for a free one: 503 ``engine_busy`` beyond). Non-streaming answers are forwarded whole; streams are
 relayed event by event. No registry or other network call happens here besides the engine.
 
+A route's ``capture`` share of requests is captured (:mod:`llmops.gateway.capture`): the record
+carries references to the request's input and answer, redacted and written by the request log's
+writer thread; a request not captured pays one comparison.
+
 A request still running after 50 ms starts a watcher on the client's connection (earlier answers
 never pay for it); when the client disconnects, the request is cancelled and its engine connection
 closed, so the engine stops generating.
@@ -34,6 +38,7 @@ from llmops.errors import (
 )
 from llmops.gateway.asgi import Receive, Scope, Send
 from llmops.gateway.auth import PRINCIPAL
+from llmops.gateway.capture import Capture, answer_text
 from llmops.gateway.chatrequest import ChatRequest, engine_body, parse_request
 from llmops.gateway.errors import classify, error_body, send_error, send_json
 from llmops.gateway.limits import ClientDisconnected, read_body
@@ -41,7 +46,7 @@ from llmops.gateway.metrics import NO_LABEL, GatewayMetrics
 from llmops.gateway.openai_schema import normalise_completion
 from llmops.gateway.prompting import PromptRenderer
 from llmops.gateway.quota import KeyQuota
-from llmops.gateway.requestlog import RequestLog
+from llmops.gateway.requestlog import DEFERRED, RequestLog
 from llmops.gateway.routes import Route, RouteManager, ServedTarget
 from llmops.gateway.routing import digest_point, key_digest, random_point
 from llmops.gateway.shadow import Shadows
@@ -64,8 +69,8 @@ _SSE_HEADERS = (
 class Outcome:
     """What the request log and metrics record about one request."""
 
-    __slots__ = ("disconnected", "error", "key_hash", "release", "rendered", "started", "status", "stream",
-                 "tokens_in", "tokens_out", "ttft")  # fmt: skip
+    __slots__ = ("capture", "disconnected", "error", "key_hash", "release", "rendered", "started", "status",
+                 "stream", "tokens_in", "tokens_out", "ttft")  # fmt: skip
 
     def __init__(self) -> None:
         self.status = 200
@@ -79,6 +84,7 @@ class Outcome:
         self.tokens_out: int | None = None
         self.disconnected = False
         self.started = False  # the response status and headers went out
+        self.capture: Capture | None = None  # set when the route's capture share picks this request
 
     def usage(self, usage: object) -> None:
         if isinstance(usage, dict):
@@ -126,8 +132,10 @@ class ChatCompletions:
         request_log: RequestLog,
         shadows: Shadows,
         sticky_secret: bytes = b"",
+        capture_max_chars: int = 8192,
     ) -> None:
         self.routes = routes
+        self.capture_max_chars = capture_max_chars
         self.upstreams = upstreams
         self.limits = limits
         self.metrics = metrics
@@ -167,6 +175,11 @@ class ChatCompletions:
             route, release = self._choose(req, req.user or session, out)
             if pin is not None:
                 release = self._pinned(route, pin, scope, out)
+            share = self.routes.specs[route.name].capture
+            if share > 0 and (share >= 1.0 or random_point() < share):
+                out.capture = Capture(
+                    self.capture_max_chars, variables=req.variables, messages=req.payload.get("messages")
+                )
             rendered = None
             if req.variables is not None and release.prompt is not None:
                 rendered = await self.renderer.render(release.prompt, req.variables)
@@ -175,7 +188,7 @@ class ChatCompletions:
             target_metrics.in_flight.inc()
             data = orjson.dumps(payload)
             if route.shadow is not None and (route.shadow_sample >= 1.0 or random_point() < route.shadow_sample):
-                self.shadows.submit(route.shadow, req, request_id, out.key_hash)
+                self.shadows.submit(route.shadow, req, request_id, out.key_hash, captured=out.capture is not None)
             headers = [id_header, *(release.headers if out.rendered else release.headers_plain)]
             await self._forward(release, data, request_id, req, headers, receive, send, out)
         except ClientDisconnected:
@@ -297,6 +310,8 @@ class ChatCompletions:
                 obj = None
             if isinstance(obj, dict):
                 out.usage(obj.get("usage"))
+                if out.capture is not None:
+                    out.capture.output = answer_text(obj)
                 if normalise_completion(obj):  # vLLM's nulls where OpenAI's schema has none
                     data = orjson.dumps(obj)
             else:
@@ -320,9 +335,11 @@ class ChatCompletions:
     ) -> None:
         out.started = True
         await send({"type": "http.response.start", "status": 200, "headers": [*_SSE_HEADERS, *headers]})
-        result = StreamResult()
+        result = StreamResult(captured=[] if out.capture is not None else None)
         failure = await relay(resp.chunks(), send, strip_usage=not req.include_usage, result=result)
         out.ttft = result.first_event_at
+        if out.capture is not None:
+            out.capture.blocks = result.captured
         out.usage(result.usage)
         if failure is None:
             resp.release()
@@ -349,22 +366,24 @@ class ChatCompletions:
             if out.tokens_out:
                 target_metrics.tokens_out.inc(out.tokens_out)
         principal = scope.get(PRINCIPAL)
-        self.log.submit(
-            {
-                "id": request_id,
-                "time": time.time() - elapsed,
-                "api_key": principal.name if principal is not None else None,
-                "key_hash": out.key_hash,
-                "route": release.route if release else None,
-                "target": release.target if release else None,
-                "prompt_version": release.prompt_version if release and out.rendered else None,
-                "adapter_version": release.adapter_version if release else None,
-                "stream": out.stream,
-                "status": out.status,
-                "latency_ms": round(elapsed * 1000, 3),
-                "ttft_ms": round(ttft * 1000, 3) if ttft is not None else None,
-                "tokens_in": out.tokens_in,
-                "tokens_out": out.tokens_out,
-                "error": out.error,
-            }
-        )
+        record = {
+            "id": request_id,
+            "time": time.time() - elapsed,
+            "api_key": principal.name if principal is not None else None,
+            "key_hash": out.key_hash,
+            "route": release.route if release else None,
+            "target": release.target if release else None,
+            "prompt_version": release.prompt_version if release and out.rendered else None,
+            "adapter_version": release.adapter_version if release else None,
+            "stream": out.stream,
+            "status": out.status,
+            "latency_ms": round(elapsed * 1000, 3),
+            "ttft_ms": round(ttft * 1000, 3) if ttft is not None else None,
+            "tokens_in": out.tokens_in,
+            "tokens_out": out.tokens_out,
+            "error": out.error,
+        }
+        if out.capture is not None:
+            record[DEFERRED] = out.capture  # redacted and serialized in the writer thread
+            self.metrics.count_captured(route, target)
+        self.log.submit(record)

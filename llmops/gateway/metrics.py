@@ -2,7 +2,8 @@
 
 Per route and target: requests by status, latency and time-to-first-token histograms, tokens in and
 out, requests in flight, upstream errors by kind; and the request log's dropped records, skipped
-shadow copies and the route weights in force; route refresh failures by target and kind, targets
+shadow copies and the route weights in force; captured requests by route and target, feedback answers by
+result; route refresh failures by target and kind, targets
 serving their last-known-good, and whether the route table is degraded. Labelled children are
 created once and cached, so a request costs a few dictionary lookups and lock-protected additions.
 """
@@ -72,7 +73,20 @@ class GatewayMetrics:
         self.degraded = Gauge(
             "llmops_gateway_degraded", "1 while the last route refresh failed for some target, else 0.", registry=r
         )
+        self.captured = Counter(
+            "llmops_gateway_captured",
+            "Requests captured (inputs and outputs in the request log, redacted), by route and target.",
+            labels,
+            registry=r,
+        )
+        self.feedback = Counter(
+            "llmops_gateway_feedback",
+            "POST /v1/feedback answers by result: recorded, unchanged (an identical repeat), rejected.",
+            ("result",),
+            registry=r,
+        )
         self._targets: dict[tuple[str, str], TargetMetrics] = {}
+        self._captured: dict[tuple[str, str], Counter] = {}
         self._requests: dict[tuple[str, str, str], Counter] = {}
 
     def target(self, route: str, target: str) -> TargetMetrics:
@@ -94,6 +108,13 @@ class GatewayMetrics:
         child = self._requests.get(key)
         if child is None:
             child = self._requests[key] = self.requests.labels(*key)
+        child.inc()
+
+    def count_captured(self, route: str, target: str) -> None:
+        key = (route, target)
+        child = self._captured.get(key)
+        if child is None:
+            child = self._captured[key] = self.captured.labels(*key)
         child.inc()
 
     def expose(self) -> bytes:

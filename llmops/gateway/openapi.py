@@ -3,7 +3,7 @@
 It describes what this gateway answers, not OpenAI's whole API: ``POST /v1/chat/completions``
 (unary JSON, or ``text/event-stream`` when ``stream`` is true; each ``data:`` event is a
 ``ChatCompletionChunk``, and a broken stream ends with an ``ErrorResponse`` event instead of
-``[DONE]``), ``GET /v1/models``, ``/healthz``, ``/readyz``, ``/metrics`` and the ``/admin``
+``[DONE]``), ``POST /v1/feedback``, ``GET /v1/models``, ``/healthz``, ``/readyz``, ``/metrics`` and the ``/admin``
 endpoints, with the error body every non-2xx answer has. Response schemas follow OpenAI's published
 schema (github.com/openai/openai-openapi) for the fields the gateway passes on; the gateway
 normalises engine answers to them (:mod:`llmops.gateway.openai_schema`).
@@ -89,6 +89,13 @@ def _paths() -> dict[str, Any]:
                     "required": True,
                     "content": {"application/json": {"schema": ref("ChatCompletionRequest")}},
                 },
+            )
+        },
+        "/v1/feedback": {
+            "post": _op(
+                "Score an answer (by its x-request-id); an identical repeat per key is 'unchanged', nothing written",
+                {"200": _json(ref("FeedbackResult"), "Recorded, or unchanged"), **_errors(400, 401, 413)},
+                requestBody={"required": True, "content": {"application/json": {"schema": ref("FeedbackRequest")}}},
             )
         },
         "/v1/models": {"get": _op("List the routes", {"200": _json(ref("ModelList"), "Routes"), **_errors(401)})},

@@ -194,7 +194,36 @@ def component_schemas() -> dict[str, Any]:
         "Route": route,
         "RouteTable": routes,
         "WeightsBody": weights,
+        **feedback_schemas(),
     }
+
+
+def feedback_schemas() -> dict[str, Any]:
+    """``POST /v1/feedback``: its body and its answer (:mod:`llmops.gateway.feedback`)."""
+    text = {"type": ["string", "null"]}
+    body = {
+        "type": "object",
+        "required": ["request_id", "score"],
+        "additionalProperties": False,
+        "properties": {
+            "request_id": {
+                "type": "string",
+                "pattern": "^[0-9a-f]{32}$",
+                "description": "a chat answer's x-request-id",
+            },
+            "score": {"type": "number", "minimum": 0, "maximum": 1},
+            "label": {**text, "maxLength": 64},
+            "correction": {**text, "maxLength": 8192, "description": "the right answer"},
+            "comment": {**text, "maxLength": 2048},
+        },
+    }
+    result = {
+        "type": "object",
+        "required": ["request_id", "status"],
+        "additionalProperties": False,
+        "properties": {"request_id": STRING, "status": {"enum": ["recorded", "unchanged"]}},
+    }
+    return {"FeedbackRequest": body, "FeedbackResult": result}
 
 
 def chat_request() -> dict[str, Any]:

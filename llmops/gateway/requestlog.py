@@ -9,7 +9,13 @@ or fails a request.
 Record fields: ``id``, ``time`` (epoch seconds), ``api_key`` (the key's name), ``key_hash`` (hash of
 the sticky key, salted by route), ``route``, ``target``, ``prompt_version``, ``adapter_version``,
 ``stream``, ``status``, ``latency_ms``, ``ttft_ms``, ``tokens_in``, ``tokens_out``, ``error``; shadow
-records add ``shadow_of`` (the primary's id) and ``output`` (the shadow's answer).
+records add ``shadow_of`` (the primary's id) and ``output`` (the shadow's answer, PII redacted).
+Captured requests (a route's ``capture`` share) add ``captured``, ``input`` and ``output``
+(:mod:`llmops.gateway.capture`): those fields are computed, redacted and size-bounded in the writer
+thread right before serialization (the record's ``DEFERRED`` entry), never on the event loop.
+
+The file rotates by size and keeps a number of rotated files (:mod:`llmops.gateway.rotation`). The
+feedback log (``POST /v1/feedback``, :mod:`llmops.gateway.feedback`) is a second ``RequestLog``.
 """
 
 from __future__ import annotations
@@ -23,8 +29,13 @@ from typing import Any, BinaryIO, Protocol
 
 import orjson
 
+from llmops.gateway.rotation import ends_mid_line, rotate
+
 log = logging.getLogger(__name__)
 BATCH = 4096
+#: a record's key for fields computed in the writer thread, right before serialization: its value has
+#: ``fields() -> dict`` (e.g. captured texts, redacted there, off the event loop)
+DEFERRED = "_deferred"
 
 
 class RequestLogSink(Protocol):
@@ -36,18 +47,39 @@ class RequestLogSink(Protocol):
 
 
 class JsonlSink:
-    """Append-only JSONL file (created with its folder)."""
+    """Append-only JSONL file (created with its folder), rotated by size (:mod:`llmops.gateway.rotation`).
 
-    def __init__(self, path: Path) -> None:
+    A batch that would take a non-empty file past ``max_bytes`` goes to a fresh file (a batch larger
+    than ``max_bytes`` is still written whole); a file that a crash left ending mid-line gets a newline
+    first, so the next record starts on its own line.
+    """
+
+    def __init__(self, path: Path, *, max_bytes: int | None = None, files_kept: int = 10) -> None:
         self.path = path
+        self.max_bytes = max_bytes
+        self.files_kept = files_kept
         self._file: BinaryIO | None = None
+        self._size = 0
+
+    def _open(self) -> BinaryIO:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        cut = ends_mid_line(self.path)
+        self._file = self.path.open("ab")
+        if cut:
+            self._file.write(b"\n")
+        self._size = self._file.tell()
+        return self._file
 
     def write(self, lines: list[bytes]) -> None:
-        if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("ab")
-        self._file.write(b"".join(lines))
-        self._file.flush()
+        data = b"".join(lines)
+        file = self._file or self._open()
+        if self.max_bytes is not None and self._size > 0 and self._size + len(data) > self.max_bytes:
+            self.close()
+            rotate(self.path, self.files_kept)
+            file = self._open()
+        file.write(data)
+        file.flush()
+        self._size += len(data)
 
     def close(self) -> None:
         if self._file is not None:
@@ -97,13 +129,24 @@ class RequestLog:
             batch.append(self._queue.get_nowait())
         return batch
 
+    def _serialize_and_write(self, batch: list[dict[str, Any]]) -> None:
+        lines = []
+        for record in batch:
+            deferred = record.pop(DEFERRED, None)
+            if deferred is not None:
+                record.update(deferred.fields())
+            lines.append(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE, default=str))
+        self.sink.write(lines)
+
     async def _write(self, batch: list[dict[str, Any]]) -> None:
-        lines = [orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE, default=str) for r in batch]
         try:
-            await asyncio.to_thread(self.sink.write, lines)
+            await asyncio.to_thread(self._serialize_and_write, batch)
         except OSError as exc:
             self._drop(len(batch))
             log.error("request log: cannot write %d record(s): %s", len(batch), exc)
+        except Exception:  # a bug in a record's deferred fields: the writer task keeps running
+            self._drop(len(batch))
+            log.exception("request log: cannot serialize %d record(s)", len(batch))
         finally:
             for _ in batch:
                 self._queue.task_done()

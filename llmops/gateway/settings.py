@@ -2,7 +2,7 @@
 
 :func:`settings_from_file` hashes the API keys (read from the environment where configured so),
 reads the sticky-routing secret and each engine's API key (:func:`llmops.engine.keys.client_key`) and
-resolves the request log path; everything else is the file's own
+resolves the request log and feedback log paths; everything else is the file's own
 models (engines, routes, limits), so no default is declared twice.
 
 The sticky secret keys the hash that assigns users to targets, so a client cannot compute which
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from llmops.config.gateway import EngineSpec, GatewayFile, LimitsSpec, RouteSpec
+from llmops.config.gateway import EngineSpec, GatewayFile, LimitsSpec, RequestLogSpec, RouteSpec
 from llmops.engine.keys import client_key
 from llmops.errors import ConfigError
 
@@ -56,6 +56,7 @@ class GatewaySettings:
     file: GatewayFile
     keys: Mapping[str, Principal] = field(default_factory=dict)  # sha256 hex -> principal
     request_log_path: Path | None = None
+    feedback_log_path: Path | None = None  # POST /v1/feedback writes here (None: nowhere)
     sticky_secret: bytes = field(default=b"", repr=False)  # keys the sticky hash (blake2b key, <= 64 bytes)
     engine_keys: Mapping[str, str] = field(default_factory=dict, repr=False)  # engine name -> its API key
 
@@ -86,6 +87,10 @@ class GatewaySettings:
     @property
     def request_log_queue(self) -> int:
         return self.file.request_log.queue_size
+
+    @property
+    def request_log(self) -> RequestLogSpec:
+        return self.file.request_log
 
 
 STICKY_SECRET_FILE = Path("secrets") / "sticky-secret"
@@ -150,13 +155,22 @@ def settings_from_file(
     if spec.auth.enabled and not keys:
         detail = f" (unset: {', '.join(missing)})" if missing else ""
         raise ConfigError.at(file, f"auth is enabled but no API key is available{detail}", field="auth.keys")
-    log_path = None
+    log_path = feedback_path = None
     if spec.request_log.enabled:
         log_path = Path(spec.request_log.path)
         if not log_path.is_absolute():
             log_path = home / log_path
+        feedback = spec.request_log.feedback_path
+        feedback_path = log_path.with_name("feedback.jsonl") if feedback is None else Path(feedback)
+        if not feedback_path.is_absolute():
+            feedback_path = home / feedback_path
     secret = sticky_secret(spec.routing.sticky_secret_env, home=home, env=env, file=file)
     engine_keys = {n: key for n, e in spec.engines.items() if (key := client_key(home, n, e.api_key_env, env))}
     return GatewaySettings(
-        file=spec, keys=keys, request_log_path=log_path, sticky_secret=secret, engine_keys=engine_keys
+        file=spec,
+        keys=keys,
+        request_log_path=log_path,
+        feedback_log_path=feedback_path,
+        sticky_secret=secret,
+        engine_keys=engine_keys,
     )

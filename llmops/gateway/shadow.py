@@ -2,7 +2,8 @@
 
 The copy is sent after the primary request is on its way, never delays it, and its answer never
 reaches the client: it is written to the request log with ``shadow_of`` = the primary's request id,
-for offline comparison. At most ``limits.max_shadow_in_flight`` copies run at once; more are skipped
+for offline comparison, its ``output`` redacted of PII; the copy of a captured request is captured
+too (:mod:`llmops.gateway.capture`). At most ``limits.max_shadow_in_flight`` copies run at once; more are skipped
 and counted (``llmops_gateway_shadow_skipped_total``).
 """
 
@@ -18,9 +19,10 @@ import orjson
 
 from llmops.config.gateway import LimitsSpec
 from llmops.errors import LlmopsError
+from llmops.gateway.capture import Capture
 from llmops.gateway.chatrequest import ChatRequest, shadow_body
 from llmops.gateway.metrics import GatewayMetrics
-from llmops.gateway.requestlog import RequestLog
+from llmops.gateway.requestlog import DEFERRED, RequestLog
 from llmops.gateway.routes import ServedTarget
 from llmops.gateway.upstream import Upstream
 
@@ -37,8 +39,14 @@ def _answer(data: bytes) -> tuple[str | None, dict[str, Any] | None]:
 
 class Shadows:
     def __init__(
-        self, upstreams: Mapping[str, Upstream], log: RequestLog, metrics: GatewayMetrics, limits: LimitsSpec
+        self,
+        upstreams: Mapping[str, Upstream],
+        log: RequestLog,
+        metrics: GatewayMetrics,
+        limits: LimitsSpec,
+        capture_max_chars: int = 8192,
     ) -> None:
+        self._capture_max_chars = capture_max_chars
         self._upstreams = upstreams
         self._log = log
         self._metrics = metrics
@@ -49,16 +57,23 @@ class Shadows:
     def in_flight(self) -> int:
         return len(self._tasks)
 
-    def submit(self, release: ServedTarget, req: ChatRequest, primary_id: str, key_hash: str | None) -> None:
+    def submit(
+        self, release: ServedTarget, req: ChatRequest, primary_id: str, key_hash: str | None, *, captured: bool = False
+    ) -> None:
         if len(self._tasks) >= self._limits.max_shadow_in_flight:
             self._metrics.shadow_skipped.labels(release.route).inc()
             return
-        task = asyncio.create_task(self._run(release, req, primary_id, key_hash))
+        task = asyncio.create_task(self._run(release, req, primary_id, key_hash, captured))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, release: ServedTarget, req: ChatRequest, primary_id: str, key_hash: str | None) -> None:
+    async def _run(
+        self, release: ServedTarget, req: ChatRequest, primary_id: str, key_hash: str | None, captured: bool
+    ) -> None:
         started = time.perf_counter()
+        capture = Capture(
+            self._capture_max_chars, variables=req.variables, messages=req.payload.get("messages"), captured=captured
+        )
         record: dict[str, Any] = {
             "id": uuid.uuid4().hex,
             "shadow_of": primary_id,
@@ -71,6 +86,7 @@ class Shadows:
             "stream": False,
             "status": 0,
             "error": None,
+            DEFERRED: capture,  # output (and a captured request's input), redacted in the writer thread
         }
         try:
             body = orjson.dumps(shadow_body(req, release, self._limits))
@@ -80,7 +96,7 @@ class Shadows:
             record["status"] = resp.status
             if resp.status == 200:
                 output, usage = _answer(data)
-                record["output"] = output
+                capture.output = output
                 if usage:
                     record["tokens_in"] = usage.get("prompt_tokens")
                     record["tokens_out"] = usage.get("completion_tokens")
@@ -91,6 +107,8 @@ class Shadows:
             record["error"] = str(exc)
         finally:
             record["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
+            if captured:
+                self._metrics.count_captured(release.route, release.target)
             self._log.submit(record)
 
     async def stop(self) -> None:

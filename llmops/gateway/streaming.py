@@ -12,6 +12,10 @@ that sends more than ``max_event_bytes`` without ending an event (the relay hold
 incomplete event, never an unbounded buffer), ends with an OpenAI-style error event and never with
 ``[DONE]``; an error event from the engine is
 replaced by the gateway's own (same shape as every error body), and any ``[DONE]`` after it is dropped.
+
+For a captured request only (``StreamResult.captured`` is a list), the relay keeps references to the
+blocks it forwarded (up to 8 MiB); their text is extracted later, off the event loop
+(:mod:`llmops.gateway.capture`). Other streams pay nothing for capture.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from llmops.gateway.openai_schema import needs_normalising, normalise_chunk
 
 DONE = b"[DONE]"
 MAX_EVENT_BYTES = 1 << 20  # one SSE event (a chunk with logprobs included) is far smaller
+MAX_CAPTURED_BYTES = 8 << 20  # a captured stream keeps at most this much of its events
 
 
 @dataclass(slots=True)
@@ -38,6 +43,8 @@ class StreamResult:
     usage: dict[str, Any] | None = None
     done: bool = False
     error: str | None = None
+    captured: list[bytes] | None = None  # a list: keep the relayed blocks (a captured request; up to a bound)
+    captured_bytes: int = 0
 
 
 def _data(event: bytes) -> bytes:
@@ -107,6 +114,9 @@ async def relay(
             if out:
                 if result.first_event_at is None:
                     result.first_event_at = time.perf_counter()
+                if result.captured is not None and result.captured_bytes < MAX_CAPTURED_BYTES:
+                    result.captured.append(out)  # parsed later, in the request log's writer thread
+                    result.captured_bytes += len(out)
                 await send({"type": "http.response.body", "body": out, "more_body": True})
     except GatewayError as exc:
         if not result.done:  # a connection closed after [DONE] is no failure

@@ -47,6 +47,9 @@ class RouteResult:
     feedback: dict[str, FeedbackCounts] = field(default_factory=dict)  # target -> counts
     triggers: list[dict[str, Any]] = field(default_factory=list)  # trigger records written by this run
     reference_rows: int = 0
+    alerts: list[dict[str, Any]] = field(default_factory=list)  # rules that hold (fired or, with --no-record, not)
+    notes: list[str] = field(default_factory=list)  # what the reference lacks (e.g. no eval outputs)
+    record_id: str | None = None  # the route's MLflow monitoring record
 
     @property
     def latest(self) -> WindowResult | None:
@@ -70,6 +73,7 @@ class MonitorRun:
     report_dir: Path | None = None
     record_id: str | None = None  # the MLflow monitoring run
     errors: list[str] = field(default_factory=list)
+    stats: dict[str, float] = field(default_factory=dict)  # feedback read, orphaned, texts embedded, seconds
 
     @property
     def level(self) -> Level:

@@ -2,7 +2,7 @@
 
 ``connect(ws)`` returns a :class:`Registry` for a workspace's MLflow registry (an embedded SQLite file
 or an MLflow server). Services talk to its stores (``registry.prompts``, ``.adapters``, ``.pointers``,
-``.audit``, ``.leases``, ``.evals``, ``.models``, ``.runs``) and never to an ``MlflowClient``: this package is the only
+``.audit``, ``.leases``, ``.evals``, ``.models``, ``.runs``, ``.monitoring``, ``.triggers``) and never to an ``MlflowClient``: this package is the only
 one that imports mlflow (see :mod:`llmops.registry.backend` for the error policy).
 """
 
@@ -17,10 +17,12 @@ from llmops.registry.backend import Backend, check_reachable
 from llmops.registry.evals import EvalRecordStore
 from llmops.registry.lease import LeaseStore
 from llmops.registry.models import BaseModelStore
+from llmops.registry.monitoring import MonitoringStore
 from llmops.registry.pointers import ReleasePointers
 from llmops.registry.prompts import PromptStore
 from llmops.registry.resolved import ResolvedRelease, resolve_release
 from llmops.registry.runs import RunStore
+from llmops.registry.triggers import TriggerStore
 from llmops.release import Release
 
 
@@ -66,6 +68,14 @@ class Registry:
     @cached_property
     def runs(self) -> RunStore:
         return RunStore(self._backend)
+
+    @cached_property
+    def monitoring(self) -> MonitoringStore:
+        return MonitoringStore(self._backend)
+
+    @cached_property
+    def triggers(self) -> TriggerStore:
+        return TriggerStore(self._backend)
 
     def ping(self) -> None:
         """One round trip to the registry; RegistryError (naming the URI) when it fails."""

@@ -136,6 +136,10 @@ class RunStore:
             return None
         return RunSummary(run_id, str(run.info.status), dict(run.data.metrics), dict(run.data.tags))
 
+    def set_tags(self, run_id: str, values: Mapping[str, str]) -> None:
+        """Tag an existing run (any status), e.g. link a monitor trigger to the work it started."""
+        TrackedRun(self._backend, run_id).set_tags(values)
+
     def reopen(self, run_id: str) -> TrackedRun:
         """Continue the run of an interrupted job (status back to RUNNING)."""
         with self._backend.call(f"cannot reopen run {run_id}"):

@@ -57,6 +57,20 @@ STOPPED_BY = "llmops.stopped_by"
 BATCHING = "llmops.batching"
 PRECISION = "llmops.precision"
 
+# -- retraining from production traffic (``llmops retrain``): the retrain run, the candidate adapter
+# version it registered and the monitor's trigger run carry these -------------------------------
+KIND_RETRAIN = "retrain"
+RETRAIN_ROUTE = "llmops.retrain.route"
+RETRAIN_RUN = "llmops.retrain.run"  # the retrain run (dataset artifact, source counts)
+RETRAIN_TRIGGER = "llmops.retrain.trigger"  # the monitor trigger run that asked for it ("" when run by hand)
+RETRAIN_DATASET = "llmops.retrain.dataset_fingerprint"  # fingerprint of the merged training file
+RETRAIN_WINDOW = "llmops.retrain.window"  # "SINCE..UNTIL": epoch seconds of the request log read
+RETRAIN_COUNTS = "llmops.retrain.counts"  # JSON: rows by source, dropped by reason
+RETRAIN_FINETUNE_RUN = "llmops.retrain.finetune_run"
+RETRAIN_CANDIDATE = "llmops.retrain.candidate"  # NAME/VERSION of the candidate adapter (never promoted)
+RETRAIN_EVAL_RECORDS = "llmops.retrain.eval_records"  # comma-separated eval record ids
+RETRAIN_EVAL_VERDICTS = "llmops.retrain.eval_verdicts"  # JSON: suite -> pass/fail
+
 # -- releases (pointer versions and eval records) ----------------------------------------------
 RELEASE = "llmops.release"  # canonical JSON of the release
 RELEASE_KEY = "llmops.release.key"

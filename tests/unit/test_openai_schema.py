@@ -182,7 +182,7 @@ def test_openapi_document_is_served_to_any_key_and_describes_every_endpoint() ->
     doc = user.json()
     assert doc == DOC and doc["openapi"].startswith("3.1")
     assert {(p, m) for p, ops in doc["paths"].items() for m in ops if m != "parameters"} == {
-        ("/v1/chat/completions", "post"), ("/v1/models", "get"), ("/healthz", "get"), ("/readyz", "get"),
+        ("/v1/chat/completions", "post"), ("/v1/feedback", "post"), ("/v1/models", "get"), ("/healthz", "get"), ("/readyz", "get"),
         ("/metrics", "get"), ("/openapi.json", "get"), ("/admin/status", "get"), ("/admin/reload", "post"), ("/admin/routes", "get"),
         ("/admin/routes/{name}", "get"), ("/admin/routes/{name}", "put"),
     }  # fmt: skip
@@ -193,6 +193,8 @@ def test_openapi_document_is_served_to_any_key_and_describes_every_endpoint() ->
     assert request["properties"]["stream"] == {"type": "boolean"}  # a JSON boolean, never 1 or "true"
 
 
-@pytest.mark.parametrize("name", ["ChatCompletion", "ChatCompletionChunk", "ErrorResponse", "RouteTable"])
+@pytest.mark.parametrize(
+    "name", ["ChatCompletion", "ChatCompletionChunk", "ErrorResponse", "RouteTable", "FeedbackRequest"]
+)
 def test_document_schemas_are_valid_json_schema(name: str) -> None:
     jsonschema.Draft202012Validator.check_schema(DOC["components"]["schemas"][name])

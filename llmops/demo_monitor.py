@@ -1,0 +1,184 @@
+"""The demo's production-monitoring step: watched traffic, drift, feedback, a retrain trigger.
+
+After production is promoted, the demo
+
+1. sends in-distribution traffic (tickets of the held-out test split) through the gateway, which captures
+   every request (``capture: 1.0`` in the demo's gateway config), and runs the monitor: no alert;
+2. sends drifted traffic (:mod:`llmops.demo_drift`: a product line the data never mentions), and feedback
+   for those answers (a score, and the right answer as a correction where the answer was wrong);
+3. runs the monitor again: input drift (and whatever else moved) alerts; the ``input-drift`` rule fires a
+   trigger whose ``retrain`` action trains a candidate from the captured traffic and corrections, evaluates
+   it on the route's required suite, and registers it: never promoted.
+
+The monitor spec is the workspace's ``serving/monitor.yaml`` pointed at the demo gateway's logs, with the
+retrain action evaluating on the demo's engine and the webhook actions left out (the demo has no receiver).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from openai import OpenAI
+
+from llmops.client import send_feedback
+from llmops.config.monitor import MonitorFile, load_monitor_file
+from llmops.config.workspace import Workspace
+from llmops.demo_drift import lumen_tickets
+from llmops.demo_traffic import DemoGateway
+from llmops.errors import ConfigError
+from llmops.events import Reporter
+from llmops.monitor.model import MonitorRun
+from llmops.monitor.runner import run_monitor
+
+MONITOR_FILE = Path("serving/monitor.yaml")
+REQUEST_LOG = "logs/demo-gateway-requests*.jsonl"
+FEEDBACK_LOG = "logs/demo-feedback*.jsonl"
+FEEDBACK_PATH = "logs/demo-feedback.jsonl"  # the demo gateway's feedback log (its config names it)
+TRAFFIC = 200  # requests per phase: one monitoring window of the example spec
+RETRAIN_TIMEOUT_S = 1200.0
+
+
+@dataclass(frozen=True)
+class Answered:
+    request_id: str
+    output: str
+    expected: str
+
+
+@dataclass
+class MonitorDemo:
+    """What the step saw: both monitoring runs and the trigger the drift fired."""
+
+    calm: MonitorRun | None = None
+    drifted: MonitorRun | None = None
+    feedback: int = 0
+    corrections: int = 0
+    trigger: dict[str, Any] | None = None
+    retrain_exit: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def demo_spec(ws: Workspace, *, engine_url: str, train_steps: int | None) -> Path:
+    """The workspace's monitor spec, pointed at the demo's logs and engine; written under ``.llmops/demo/``."""
+    path = ws.root / MONITOR_FILE
+    if not path.is_file():
+        raise ConfigError.at(str(MONITOR_FILE), "the demo watches production with this file; it is missing")
+    spec = load_monitor_file(path, display=str(MONITOR_FILE))
+    data = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+    data["request_log"], data["feedback_log"] = REQUEST_LOG, FEEDBACK_LOG
+    data["output_dir"] = "demo/monitor"
+    actions = {n: a for n, a in data.get("actions", {}).items() if a["type"] == "retrain"}
+    for action in actions.values():
+        action["endpoint"] = engine_url
+        action["min_records"] = min(action.get("min_records", 50), 40)
+        if train_steps is not None:
+            action["max_steps"] = train_steps
+    data["actions"] = actions
+    for route in data["routes"].values():
+        for rule in route.get("alerts", []):
+            rule["actions"] = [a for a in rule.get("actions", []) if a in actions]
+    out = ws.home / "demo" / "monitor.yaml"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump(data, sort_keys=False))
+    MonitorFile.model_validate(data)  # what the demo writes, the schema takes
+    return out
+
+
+def _send(gateway: DemoGateway, route: str, tickets: Sequence[tuple[str, str]], seed: int) -> list[Answered]:
+    """Each (message, right answer) through the gateway with a fresh session key; the answers that came back."""
+    client = OpenAI(base_url=f"{gateway.url}/v1", api_key=gateway.key, max_retries=1)
+    rng = random.Random(seed)
+    sessions = [f"customer-{rng.randrange(10**9)}" for _ in tickets]
+
+    def one(i: int) -> Answered | None:
+        message, expected = tickets[i]
+        try:
+            raw = client.chat.completions.with_raw_response.create(
+                model=route, messages=[], max_tokens=24, temperature=0,
+                extra_body={"prompt_variables": {"message": message}},
+                extra_headers={"x-llmops-session": sessions[i]},
+            )  # fmt: skip
+            completion = raw.parse()
+        except Exception:  # noqa: BLE001 - the demo counts what came back; the monitor sees the errors
+            return None
+        text = completion.choices[0].message.content or ""
+        return Answered(raw.headers.get("x-request-id", ""), text, expected)
+
+    with ThreadPoolExecutor(4) as pool:  # a modest rate: latency SLOs measure the release, not a flood
+        return [a for a in pool.map(one, range(len(tickets))) if a is not None]
+
+
+def _same(a: str, b: str) -> bool:
+    try:
+        return bool(json.loads(a) == json.loads(b))
+    except ValueError:
+        return a.strip() == b.strip()
+
+
+def _feedback(gateway: DemoGateway, answered: Sequence[Answered], share: float, seed: int) -> tuple[int, int]:
+    """Users rate ``share`` of the answers: 1 when right, else 0 with the right answer as a correction."""
+    rng = random.Random(seed)
+    sent = corrected = 0
+    for a in answered:
+        if not a.request_id or rng.random() >= share:
+            continue
+        right = _same(a.output, a.expected)
+        send_feedback(
+            a.request_id, 1.0 if right else 0.0, correction=None if right else a.expected,
+            label="correct" if right else "wrong", base_url=f"{gateway.url}/v1", api_key=gateway.key,
+        )  # fmt: skip
+        sent += 1
+        corrected += not right
+    return sent, corrected
+
+
+def held_out_tickets(ws: Workspace, n: int) -> list[tuple[str, str]]:
+    """``n`` tickets of the example's held-out test split (in distribution: never trained on)."""
+    path = ws.root / "finetune" / "data" / "support-triage" / "test.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [(r["variables"]["message"], r["target"]) for r in rows[:n]]
+
+
+def monitor_production(
+    ws: Workspace, gateway: DemoGateway, route: str, *, engine_url: str, engine_key: str | None,
+    train_steps: int | None, reporter: Reporter,
+) -> MonitorDemo:  # fmt: skip
+    """The step (module docstring). Raises nothing for a signal's level: the caller shows what was seen."""
+    from llmops.monitor.triggers import wait_retrain
+
+    spec_path = demo_spec(ws, engine_url=engine_url, train_steps=train_steps)
+    spec = load_monitor_file(spec_path)
+    out = MonitorDemo()
+    calm = _send(gateway, route, held_out_tickets(ws, TRAFFIC), seed=1)
+    reporter.note(f"  in-distribution traffic: {len(calm)} answers (held-out test tickets), all captured")
+    out.calm = run_monitor(ws, spec, routes=[route], record=True, reporter=reporter)
+    drifted = _send(gateway, route, [(t.message, t.answer) for t in lumen_tickets(TRAFFIC, seed=7)], seed=2)
+    reporter.note(f"  drifted traffic: {len(drifted)} answers about the new Lumen smart-home line")
+    out.feedback, out.corrections = _feedback(gateway, drifted, share=0.6, seed=3)
+    reporter.note(f"  feedback: {out.feedback} ratings, {out.corrections} with a correction")
+    # the retrain child evaluates its candidate on the demo's engine with the engine's key
+    previous = os.environ.get("LLMOPS_ENGINE_KEY")
+    if engine_key:
+        os.environ["LLMOPS_ENGINE_KEY"] = engine_key
+    try:
+        out.drifted = run_monitor(ws, spec, routes=[route], record=True, reporter=reporter)
+        triggers = out.drifted.routes[route].triggers if route in out.drifted.routes else []
+        out.trigger = triggers[0] if triggers else None
+        if out.trigger is not None:
+            with reporter.waiting("retraining from production traffic and corrections (trigger's retrain action)…"):
+                out.retrain_exit = wait_retrain(out.trigger, RETRAIN_TIMEOUT_S, registry=None)
+    finally:
+        if engine_key:
+            if previous is None:
+                os.environ.pop("LLMOPS_ENGINE_KEY", None)
+            else:
+                os.environ["LLMOPS_ENGINE_KEY"] = previous
+    return out
