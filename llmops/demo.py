@@ -6,7 +6,9 @@ skewed adapter on ``evals/support-triage.yaml`` — production starts as the bas
 audited promotion), the skewed adapter is refused;  5. promote the good release to canary at 10%;
 6. start the vLLM engine and the gateway, send traffic with session keys, show the split, stickiness
 and per-target metrics;  7. run the suite through the gateway against the canary and promote it to
-production; show the audit trail;  8. return a summary, stop what was started (unless ``hold``).
+production;  8. watch production: in-distribution traffic (monitor ok), drifted traffic and feedback
+(monitor alerts; the trigger retrains a candidate, evaluated and never promoted); show the audit trail;
+9. return a summary, stop what was started (unless ``hold``).
 
 Every step is idempotent: a rerun reuses the model, prompt versions, adapters (same job file),
 cached eval outputs and promotions that already happened. Logs go to ``.llmops/logs/``. The steps
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmops.config.workspace import Workspace
+from llmops.demo_monitor import MonitorDemo, monitor_production
 from llmops.demo_traffic import DemoGateway, send_traffic, start_gateway
 from llmops.engine.local import PendingEngine, launched_engine
 from llmops.errors import LlmopsError, PromotionRefused
@@ -67,6 +70,7 @@ class DemoResult:
     verdicts: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     audit: list[AuditRecord] = field(default_factory=list)  # the route's recent moves, each once (settled)
+    monitoring: MonitorDemo | None = None  # the monitoring step's runs and trigger
     engine_url: str = ""
     gateway_url: str = ""
     tracking_uri: str = ""
@@ -259,13 +263,66 @@ def _production(st: DemoState) -> StepResult:
     return StepResult("promote to production", status, f"{ROUTE}@production → release v{record.to_version}")
 
 
+def _monitor(st: DemoState) -> StepResult:
+    assert st.gateway is not None
+    adapters = st.registry.adapters
+    serving = adapters.get(st.adapters["good"])
+    done = [
+        v for v in adapters.versions(serving.name)
+        if v.tags.get(tags.RETRAIN_ROUTE) == ROUTE and v.tags.get(tags.INIT_ADAPTER) == lineage_ref(serving)
+    ]  # fmt: skip
+    if done:  # a rerun: production already led to a retrained candidate
+        return StepResult("monitor + retrain", "skipped", f"{done[-1].ref} was retrained from production traffic")
+    seen = monitor_production(
+        st.ws, st.gateway, ROUTE, engine_url=st.engine_url, engine_key=st.engine_key,
+        train_steps=st.options.train_steps, reporter=st.reporter,
+    )  # fmt: skip
+    st.result.monitoring = seen
+    for label, run in (("in-distribution", seen.calm), ("drifted", seen.drifted)):
+        route = run.routes.get(ROUTE) if run else None
+        if route is None:
+            continue
+        alerting = sorted({f"{r.signal}" for w in route.windows[-1:] for r in w.results if r.level == "alert"})
+        st.reporter.note(
+            f"  monitor after {label} traffic: {route.level}" + (f" ({', '.join(alerting)})" if alerting else "")
+        )
+    if seen.trigger is None:
+        raise DemoStepFailed("the drifted traffic fired no trigger: see the report under .llmops/demo/monitor/")
+    outcome = {0: "candidate passed its evals", 1: "candidate failed its evals", None: "still running"}.get(
+        seen.retrain_exit, f"retrain failed (exit {seen.retrain_exit})"
+    )
+    if seen.retrain_exit not in (0, 1):
+        logs = [a["log"] for a in seen.trigger.get("started", {}).values() if a.get("log")]
+        raise DemoStepFailed(f"the trigger's retrain did not finish: {outcome}; log: {', '.join(logs) or 'none'}")
+    candidate = _retrained(st, seen.trigger["run_id"])
+    detail = f"drift alert → trigger {seen.trigger['run_id'][:8]} → retrained {candidate}: {outcome}; not promoted"
+    return StepResult("monitor + retrain", "done", detail)
+
+
+def _retrained(st: DemoState, trigger: str) -> str:
+    """The candidate adapter the trigger's retrain registered (its ref, from the trigger's tags)."""
+    found = st.registry.triggers.get(trigger).tags.get(tags.RETRAIN_CANDIDATE, "")
+    if not found:
+        raise DemoStepFailed(f"trigger {trigger} names no retrained candidate")
+    if st.registry.pointers.at_stage(ROUTE, "production") is None:
+        raise DemoStepFailed("production lost its release")
+    return found
+
+
 def _audit(st: DemoState) -> StepResult:
     st.result.audit = settled(st.registry.audit.records(ROUTE, limit=16))[:8]
     return StepResult("audit trail", "done", f"{len(st.result.audit)} recent record(s) for {ROUTE}")
 
 
 STEPS: tuple[Callable[[DemoState], StepResult], ...] = (_bootstrap, _prompts, _finetune)
-SERVED_STEPS: tuple[Callable[[DemoState], StepResult], ...] = (_evaluate, _canary, _traffic, _production, _audit)
+SERVED_STEPS: tuple[Callable[[DemoState], StepResult], ...] = (
+    _evaluate,
+    _canary,
+    _traffic,
+    _production,
+    _monitor,
+    _audit,
+)
 
 
 def _run_step(step: Callable[[DemoState], StepResult], st: DemoState, on_step: Callable[[StepResult], None]) -> None:

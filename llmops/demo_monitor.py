@@ -44,6 +44,7 @@ FEEDBACK_LOG = "logs/demo-feedback*.jsonl"
 FEEDBACK_PATH = "logs/demo-feedback.jsonl"  # the demo gateway's feedback log (its config names it)
 TRAFFIC = 200  # requests per phase: one monitoring window of the example spec
 RETRAIN_TIMEOUT_S = 1200.0
+RETRAIN_STEPS = 200  # the demo's retrain: 200 steps from the serving adapter (the job's 500 train from scratch)
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,8 @@ def demo_spec(ws: Workspace, *, engine_url: str, train_steps: int | None) -> Pat
     for action in actions.values():
         action["endpoint"] = engine_url
         action["min_records"] = min(action.get("min_records", 50), 40)
-        if train_steps is not None:
-            action["max_steps"] = train_steps
+        # continuing the serving adapter needs fewer steps than training it did
+        action["max_steps"] = train_steps or RETRAIN_STEPS
     data["actions"] = actions
     for route in data["routes"].values():
         for rule in route.get("alerts", []):
@@ -102,7 +103,7 @@ def _send(gateway: DemoGateway, route: str, tickets: Sequence[tuple[str, str]], 
         message, expected = tickets[i]
         try:
             raw = client.chat.completions.with_raw_response.create(
-                model=route, messages=[], max_tokens=24, temperature=0,
+                model=route, messages=[],  # the release's prompt sets the generation params
                 extra_body={"prompt_variables": {"message": message}},
                 extra_headers={"x-llmops-session": sessions[i]},
             )  # fmt: skip
@@ -171,7 +172,11 @@ def monitor_production(
     try:
         out.drifted = run_monitor(ws, spec, routes=[route], record=True, reporter=reporter)
         triggers = out.drifted.routes[route].triggers if route in out.drifted.routes else []
-        out.trigger = triggers[0] if triggers else None
+        retraining = [
+            t for t in triggers
+            if any(a.get("type") == "retrain" and a.get("status") == "started" for a in t.get("started", {}).values())
+        ]  # fmt: skip
+        out.trigger = retraining[0] if retraining else None
         if out.trigger is not None:
             with reporter.waiting("retraining from production traffic and corrections (trigger's retrain action)…"):
                 out.retrain_exit = wait_retrain(out.trigger, RETRAIN_TIMEOUT_S, registry=None)

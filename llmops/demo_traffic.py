@@ -43,15 +43,16 @@ def demo_gateway_config(engine_url: str, canary_weight: int) -> dict[str, object
         "engines": {"local": {"url": engine_url, "max_adapters": 4, "api_key_env": DEMO_ENGINE_KEY_ENV}},
         "routes": {
             "support-triage": {
+                "capture": 1.0,  # every request's input and answer (PII redacted): the monitoring step reads them
                 "targets": [
                     {"name": "stable", "weight": 100 - canary_weight, "release": "production"},
                     {"name": "canary", "weight": canary_weight, "release": "canary"},
-                ]
+                ],
             }
         },
         "auth": {"keys": [{"name": "demo", "env": DEMO_KEY_ENV, "scope": "admin"}]},
         "refresh": {"interval_s": 5},
-        "request_log": {"path": "logs/demo-gateway-requests.jsonl"},
+        "request_log": {"path": "logs/demo-gateway-requests.jsonl", "feedback_path": "logs/demo-feedback.jsonl"},
     }
 
 

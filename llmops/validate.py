@@ -12,6 +12,7 @@ from llmops.config.yamlio import load_model, parse_yaml
 from llmops.errors import ConfigError, Problem
 from llmops.evals.files import check_suite_file
 from llmops.finetune.job import check_job_file
+from llmops.monitor.dashboards import load_rule_file
 from llmops.prompts.files import check_file as check_prompt_file
 
 Checker = Callable[[Path, str], list[Problem]]
@@ -29,6 +30,7 @@ def _check_eval(path: Path, shown: str) -> list[Problem]:
 SERVING_SCHEMAS: dict[str, Callable[..., object]] = {
     "serving/gateway.yaml": load_gateway_file,
     "serving/monitor.yaml": load_monitor_file,
+    "serving/prometheus/alerts.yml": load_rule_file,  # every expr must parse as PromQL
 }
 
 

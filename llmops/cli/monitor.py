@@ -23,6 +23,8 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
+DELIVERY_WAIT_S = 10.0  # how long a one-shot run waits for webhook deliveries before exiting
+
 
 def parse_until(value: str | None) -> float | None:
     """``--until``: epoch seconds or an ISO-8601 time (``2026-11-30T10:00:00Z``; naive times are UTC)."""
@@ -110,6 +112,12 @@ def run_cmd(
             record=not no_record, reporter=RichReporter(out),
         )  # fmt: skip
     alert = any(r.level == "alert" for res in run.routes.values() if res.latest for r in res.latest.results)
+    if any(res.triggers for res in run.routes.values()):
+        from llmops.monitor.triggers import wait_for_actions
+
+        # webhooks retry in background threads: give them a bounded time before this one-shot process exits
+        for line in wait_for_actions(DELIVERY_WAIT_S):
+            out.print(f"[yellow]undelivered:[/yellow] {line}", soft_wrap=True)
     if as_json:
         print_json(_as_json(run))
     else:

@@ -10,7 +10,7 @@ import typer
 
 from llmops.cli.common import JsonOpt, WorkspaceOpt, console, err_console, print_json, stdout_to_stderr, workspace
 from llmops.cli.render import RichReporter
-from llmops.config.monitor import load_monitor_file
+from llmops.config.monitor import MonitorFile, RouteMonitorSpec, load_monitor_file
 from llmops.errors import ConfigError
 from llmops.names import check_name
 
@@ -52,6 +52,18 @@ def retrain(
     max_steps: Annotated[
         int | None, typer.Option(min=1, help="Optimizer steps of the retrain (default: the job's).")
     ] = None,
+    endpoint: Annotated[
+        str | None,
+        typer.Option(
+            help="Engine URL the candidate is evaluated on (default: the route's engine; key: LLMOPS_ENGINE_KEY)."
+        ),
+    ] = None,
+    request_log: Annotated[
+        str | None, typer.Option(help="Request log path or glob (default: the monitor spec's), under the llmops home.")
+    ] = None,
+    feedback_log: Annotated[
+        str | None, typer.Option(help="Feedback log path or glob (default: the monitor spec's), under the llmops home.")
+    ] = None,
     as_json: JsonOpt = False,
     ws_path: WorkspaceOpt = None,
 ) -> None:
@@ -74,6 +86,9 @@ def retrain(
     if config is not None and not path.is_file():
         raise ConfigError.at(str(config), "monitor spec not found")
     spec = load_monitor_file(path, display=str(config or MONITOR_FILE)) if path.is_file() else None
+    logs = {k: v for k, v in (("request_log", request_log), ("feedback_log", feedback_log)) if v}
+    if logs:
+        spec = (spec or MonitorFile(routes={route: RouteMonitorSpec()})).model_copy(update=logs)
     out = err_console() if as_json else console()
     with stdout_to_stderr(as_json):
         result = do_retrain(
@@ -86,6 +101,7 @@ def retrain(
             trigger=trigger,
             min_records=min_records,
             max_steps=max_steps,
+            endpoint=endpoint,
             reporter=RichReporter(out),
         )
     code = 0 if result.passed else (2 if result.errored else 1)

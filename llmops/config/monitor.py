@@ -216,6 +216,10 @@ class RetrainAction(StrictModel):
     job: str | None = Field(default=None, description="fine-tune job file; default: the serving adapter's job")
     cluster: str | None = Field(default=None, description="Ray address: launch there instead of running here")
     min_records: int = Field(default=50, ge=1, description="captured requests needed to build a dataset")
+    max_steps: int | None = Field(default=None, ge=1, description="optimizer steps (default: the job's)")
+    endpoint: str | None = Field(
+        default=None, description="engine URL the candidate is evaluated on (default: the route's engine)"
+    )
 
 
 Action = Annotated[WebhookAction | RetrainAction, Field(discriminator="type")]

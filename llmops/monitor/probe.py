@@ -32,13 +32,11 @@ from llmops.evals.scoring import score_release
 from llmops.evals.spec import EvalSuite
 from llmops.events import SILENT, Reporter
 from llmops.monitor.levels import ALL_TARGETS, Level, SignalResult, worst
+from llmops.monitor.serving import GATEWAY_FILE, route_spec, target_resolved
 from llmops.registry import Registry
 from llmops.registry.monitoring import metric_key
 from llmops.registry.resolved import ResolvedRelease
-from llmops.release import Release
-from llmops.releases import target_release
 
-GATEWAY_FILE = "serving/gateway.yaml"
 SIGNALS = {"change_rate": "bias.change_rate", "gap": "bias.gap"}
 _GATES = {"change_rate": "bias_change_rate", "gap": "bias_gap"}
 
@@ -140,20 +138,8 @@ def _suite_path(ws: Workspace, route: str, probe: BiasProbeSpec) -> str:
 
 def _serving_release(registry: Registry, route: str) -> ResolvedRelease:
     """What the route's first target serves now (its stage's recorded release, else its own references)."""
-    ws = registry.ws
-    path = ws.asset_dir("serving") / "gateway.yaml"
-    if not path.is_file():
-        raise ConfigError.at(GATEWAY_FILE, f"the probe of route {route!r} needs the gateway config")
-    gateway = load_gateway_file(path, display=GATEWAY_FILE)
-    if route not in gateway.routes:
-        raise ConfigError.at(GATEWAY_FILE, f"no route {route!r}", field="routes")
-
-    def at_stage(r: str, stage: str) -> Release | None:
-        recorded = registry.pointers.at_stage(r, stage)
-        return None if recorded is None else recorded.release
-
-    target = gateway.routes[route].targets[0]
-    return registry.resolve(target_release(route, target, ws.settings.models.base_model, at_stage))
+    spec = route_spec(registry.ws, route, needed_by="the bias probe")
+    return target_resolved(registry, route, spec.targets[0])
 
 
 def default_gateway_url(ws: Workspace) -> str:

@@ -22,20 +22,17 @@ from typing import Any
 
 import orjson
 
-from llmops.config.gateway import load_gateway_file
 from llmops.config.monitor import MonitorFile
 from llmops.config.workspace import Workspace
 from llmops.errors import ConfigError, LlmopsError
 from llmops.evals.files import load_suite
 from llmops.evals.spec import EvalSuite
 from llmops.finetune.rows import read_rows
+from llmops.monitor.serving import route_spec, target_resolved
 from llmops.monitor.signals import ReferenceSample
 from llmops.monitor.texts import input_text
 from llmops.registry import Registry
 from llmops.registry.resolved import ResolvedRelease
-from llmops.releases import target_release
-
-GATEWAY_FILE = "serving/gateway.yaml"
 
 
 @dataclass
@@ -171,24 +168,13 @@ def _registry_part(
     ws: Workspace, spec: MonitorFile, route: str, ref: RouteReference, registry: Callable[[], Registry] | None
 ) -> None:
     rs = spec.routes[route].reference
-    path = ws.asset_dir("serving") / "gateway.yaml"
-    if not path.is_file():
-        raise ConfigError.at(GATEWAY_FILE, f"monitor.yaml watches route {route!r} but there is no gateway config")
-    gateway = load_gateway_file(path, display=GATEWAY_FILE)
-    if route not in gateway.routes:
-        raise ConfigError.at(GATEWAY_FILE, f"no route {route!r} (serving/monitor.yaml names it)", field="routes")
+    served = route_spec(ws, route, needed_by="serving/monitor.yaml")
     if registry is None:
         raise LlmopsError("the monitor's reference needs the registry (training data or eval outputs)")
     reg = registry()
-    base_model = ws.settings.models.base_model
-
-    def at_stage(r: str, stage: str) -> Any:
-        recorded = reg.pointers.at_stage(r, stage)
-        return None if recorded is None else recorded.release
-
     trained: set[str] = set()
-    for target in gateway.routes[route].targets:
-        resolved = reg.resolve(target_release(route, target, base_model, at_stage))
+    for target in served.targets:
+        resolved = target_resolved(reg, route, target)
         ref.releases[target.name] = {
             "release_key": resolved.key,
             "label": resolved.label(),

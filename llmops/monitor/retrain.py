@@ -31,7 +31,6 @@ from typing import Any
 
 import yaml
 
-from llmops.config.gateway import load_gateway_file
 from llmops.config.monitor import MonitorFile
 from llmops.config.workspace import Workspace
 from llmops.errors import ConfigError, LaunchError, LlmopsError, NotFoundError
@@ -44,14 +43,12 @@ from llmops.finetune.launch import LaunchRequest, LocalLauncher
 from llmops.finetune.rows import Row, read_rows
 from llmops.finetune.runner import RunOptions
 from llmops.monitor.retrain_data import RetrainDataset, build_dataset, held_out_inputs
+from llmops.monitor.serving import route_spec, target_resolved
 from llmops.registry import Registry, connect, tags
 from llmops.registry.adapters import AdapterVersionInfo
 from llmops.registry.resolved import ResolvedRelease
-from llmops.release import Release
-from llmops.releases import target_release
 
 EXPERIMENT = "llmops-retrain"
-GATEWAY_FILE = "serving/gateway.yaml"
 #: how long a cluster job may take before the retrain gives up following it
 CLUSTER_TIMEOUT_S = 6 * 3600.0
 
@@ -117,22 +114,8 @@ def _shown(ws: Workspace, path: Path) -> str:
 
 def _serving(registry: Registry, route: str) -> tuple[ResolvedRelease, float | None]:
     """The resolved release of the route's first target and when its stage pointer was last moved (None: unknown)."""
-    ws = registry.ws
-    path = ws.asset_dir("serving") / "gateway.yaml"
-    if not path.is_file():
-        raise ConfigError.at(GATEWAY_FILE, f"cannot retrain route {route!r}: there is no gateway config")
-    spec = load_gateway_file(path, display=GATEWAY_FILE)
-    if route not in spec.routes:
-        known = ", ".join(sorted(spec.routes)) or "none"
-        raise ConfigError.at(GATEWAY_FILE, f"no route {route!r} (routes: {known})", field="routes")
-    target = spec.routes[route].targets[0]
-
-    def at_stage(r: str, stage: str) -> Release | None:
-        found = registry.pointers.at_stage(r, stage)
-        return found.release if found is not None else None
-
-    release = target_release(route, target, ws.settings.models.base_model, at_stage)
-    resolved = registry.resolve(release)
+    target = route_spec(registry.ws, route, needed_by="llmops retrain").targets[0]
+    resolved = target_resolved(registry, route, target)
     set_at = None
     if target.release:
         moves = registry.pointers.history(route, target.release, limit=50)
@@ -247,7 +230,12 @@ def _train(
 
 
 def _evaluate(
-    ws: Workspace, suites: list[Path], candidate: AdapterVersionInfo, serving: ResolvedRelease, reporter: Reporter
+    ws: Workspace,
+    suites: list[Path],
+    candidate: AdapterVersionInfo,
+    serving: ResolvedRelease,
+    reporter: Reporter,
+    endpoint: str | None = None,
 ) -> list[EvalVerdict]:
     out = []
     for path in suites:
@@ -255,6 +243,7 @@ def _evaluate(
         options = EvalOptions(
             candidate=candidate.exact_ref,
             prompt=serving.prompt.exact_ref if serving.prompt else None,
+            endpoint=endpoint,
             label=f"evaluating candidate {candidate.ref} on {suite.name}",
         )
         try:
@@ -281,6 +270,7 @@ def retrain(
     trigger: str | None = None,
     min_records: int = 50,
     max_steps: int | None = None,
+    endpoint: str | None = None,
     reporter: Reporter = SILENT,
 ) -> RetrainResult:
     """Build the dataset, train a candidate, evaluate it, link the trigger (module docstring)."""
@@ -344,7 +334,7 @@ def retrain(
         required = [p for p, req, _ in suites if req]
         if not required:
             reporter.note(f"no required eval suite targets route {route}: the candidate was not evaluated")
-        verdicts = _evaluate(ws, required, candidate, src.serving, reporter)
+        verdicts = _evaluate(ws, required, candidate, src.serving, reporter, endpoint)
         links = {
             tags.RETRAIN_FINETUNE_RUN: ft_run,
             tags.RETRAIN_CANDIDATE: candidate.ref,

@@ -108,6 +108,26 @@ def _evaluate(
     return out
 
 
+def _serving(ref: RouteReference) -> dict[str, tuple[str, str]]:
+    """Each target's current (adapter version, prompt version), as the request log writes them."""
+    return {
+        t: (str(info.get("adapter_version", "")), str(info.get("prompt_version", "")))
+        for t, info in ref.releases.items()
+        if "canonical" in info
+    }
+
+
+def _earlier(windows: list[RouteWindow]) -> list[str]:
+    """A note per target whose newest window holds requests an earlier release served."""
+    latest = windows[-1] if windows else None
+    return [
+        f"target {t}: {part.earlier_release} request(s) of the newest window were served by an earlier release;"
+        " their answers are left out of the output signals"
+        for t, part in (latest.targets.items() if latest else ())
+        if part.earlier_release
+    ]
+
+
 def _releases(ref: RouteReference, windows: list[RouteWindow]) -> dict[str, dict[str, Any]]:
     """Each target's release: from the registry when the reference read it, else as the newest log record says."""
     found: dict[str, dict[str, Any]] = {}
@@ -211,10 +231,14 @@ def run_monitor(
     end = until if until is not None else started
     registry = _Registry(ws)
     counting = CountingEmbedder(embedder or MiniLMEmbedder())
+    refs: dict[str, RouteReference] = {}
+    for name in names:
+        with reporter.waiting(f"route {name}: building the reference"):
+            refs[name] = build_reference(ws, spec, name, registry)
     with reporter.waiting("reading the request and feedback logs"):
         collected = collect(
             spec, str(ws.home / spec.request_log), str(ws.home / spec.feedback_log),
-            routes=names, until=end, window_s=window_s,
+            routes=names, until=end, window_s=window_s, serving={n: _serving(r) for n, r in refs.items()},
         )  # fmt: skip
     read_s = time.time() - started
     run = MonitorRun(routes={}, started=started, finished=started, records_read=collected.records_read,
@@ -223,11 +247,9 @@ def run_monitor(
         reporter.note(f"{collected.lines_skipped} partial or malformed log line(s) skipped")
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))
     root = output_dir or ws.home / spec.output_dir
-    refs: dict[str, RouteReference] = {}
     for name in names:
         windows = collected.windows[name]
-        with reporter.waiting(f"route {name}: building the reference"):
-            ref = refs[name] = build_reference(ws, spec, name, registry)
+        ref = refs[name]
         task = reporter.task(f"route {name}: signals", len(windows))
         try:
             results = []
@@ -238,7 +260,8 @@ def run_monitor(
             task.close()
         result = RouteResult(
             route=name, windows=results, release=_releases(ref, windows),
-            feedback=_feedback(windows, collected.orphaned), reference_rows=len(ref.inputs), notes=list(ref.notes),
+            feedback=_feedback(windows, collected.orphaned), reference_rows=len(ref.inputs),
+            notes=list(ref.notes) + _earlier(windows),
         )  # fmt: skip
         firings = evaluate_rules(name, spec.routes[name].alerts, results)
         result.alerts = [{**_alert_summary(f), "fired": record} for f in firings]

@@ -39,6 +39,7 @@ RETRAIN_PID = "llmops.retrain.pid"
 RETRAIN_LOG = "llmops.retrain.log"
 RETRAIN_COMMAND = "llmops.retrain.command"
 RETRAIN_EXIT_CODE = "llmops.retrain.exit_code"
+RETRAIN_SKIPPED = "llmops.retrain.skipped"  # why no retrain started (one already runs for the route)
 
 
 def trigger_payload(firing: Firing, route: RouteResult) -> dict[str, Any]:
@@ -91,9 +92,10 @@ def _start_webhook(
 class RetrainWatch(threading.Thread):
     """Holds the retrain child process, reaps it and tags its exit code on the trigger."""
 
-    def __init__(self, registry: Registry, run_id: str, proc: subprocess.Popen[bytes]) -> None:
+    def __init__(self, registry: Registry, run_id: str, proc: subprocess.Popen[bytes], route: str = "") -> None:
         super().__init__(name=f"llmops-retrain:{run_id}", daemon=True)
         self.trigger = run_id
+        self.route = route
         self.proc = proc
         self._registry = registry
 
@@ -105,10 +107,19 @@ class RetrainWatch(threading.Thread):
             return
 
 
-def retrain_command(route: str, run_id: str, action: RetrainAction) -> list[str]:
-    """``python -m llmops retrain ROUTE --trigger RUN_ID --min-records N [--job J] [--cluster C]``."""
+def retrain_command(route: str, run_id: str, action: RetrainAction, logs: tuple[str, str] | None = None) -> list[str]:
+    """``python -m llmops retrain ROUTE --trigger RUN_ID --min-records N [--job J] [--cluster C] ...``.
+
+    ``logs``: the (request, feedback) log globs the monitor read, so the retrain reads the same traffic.
+    """
     command = [sys.executable, "-m", "llmops", "retrain", route, "--trigger", run_id]
     command += ["--min-records", str(action.min_records)]
+    if logs is not None:
+        command += ["--request-log", logs[0], "--feedback-log", logs[1]]
+    if action.max_steps is not None:
+        command += ["--max-steps", str(action.max_steps)]
+    if action.endpoint:
+        command += ["--endpoint", action.endpoint]
     if action.job:
         command += ["--job", action.job]
     if action.cluster:
@@ -122,7 +133,8 @@ def _start_retrain(
 ) -> dict[str, Any]:  # fmt: skip
     log_path = ws.home / spec.output_dir / f"retrain-{run_id}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    command = retrain_command(route, run_id, action)
+    logs = (str(ws.home / spec.request_log), str(ws.home / spec.feedback_log))
+    command = retrain_command(route, run_id, action, logs)
     env = {  # the child sees this monitor's workspace and registry, however they were chosen
         **os.environ,
         "LLMOPS_WORKSPACE": str(ws.root),
@@ -136,7 +148,7 @@ def _start_retrain(
             command, cwd=ws.root, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
-    RetrainWatch(registry, run_id, proc).start()
+    RetrainWatch(registry, run_id, proc, route).start()
     registry.triggers.set_tags(
         run_id, {RETRAIN_PID: str(proc.pid), RETRAIN_LOG: str(log_path), RETRAIN_COMMAND: " ".join(command[1:])}
     )
@@ -171,6 +183,12 @@ def fire(
         action = spec.actions[name]
         if isinstance(action, WebhookAction):
             started[name] = _start_webhook(registry, name, action, payload, reporter)
+        elif running := [w for w in _retrain_watches() if w.route == firing.route]:
+            # several rules firing together (or an episode while a retrain still runs) train one candidate
+            reason = f"the retrain of trigger {running[0].trigger} is still running"
+            registry.triggers.set_tags(run_id, {RETRAIN_SKIPPED: reason})
+            reporter.note(f"trigger {run_id}: retrain not started: {reason}")
+            started[name] = {"type": "retrain", "status": "skipped", "reason": reason, "by": running[0].trigger}
         else:
             started[name] = _start_retrain(registry, ws, spec, firing.route, run_id, action, reporter)
     return {**payload, "started": started}

@@ -73,6 +73,7 @@ class TargetWindow:
     feedback_scores: array[float] = field(default_factory=lambda: array("d"))
     feedback_received: int = 0
     feedback_corrections: int = 0
+    earlier_release: int = 0  # requests an earlier release served: counted in latency/errors, not in outputs
     release: dict[str, str] = field(default_factory=dict)  # adapter/prompt version of its newest request
 
 
@@ -146,10 +147,12 @@ def read_feedback(glob: str, stats: ReadStats) -> dict[str, list[Feedback]]:
 class _Builder:
     """Creates windows and target parts with seeds derived from the run's seed (reproducible samples)."""
 
-    def __init__(self, seed: int, text_cap: int) -> None:
+    def __init__(self, seed: int, text_cap: int, serving: Mapping[str, tuple[str, str]] | None = None) -> None:
         self.seed = seed
         self.text_cap = text_cap
         self.made = 0
+        # target -> (adapter version, prompt version) serving now: outputs of other releases are left out
+        self.serving = serving or {}
 
     def _next_seed(self) -> int:
         self.made += 1
@@ -172,8 +175,14 @@ class _Builder:
             part.captured += 1
             if item.input is not None:
                 window.inputs.add(item.input)
-            if item.output is not None:
-                part.outputs.add(item.output)
+        current = self.serving.get(item.target)
+        adapter, prompt = item.release
+        # a request with its own messages renders no prompt (empty prompt version): only the adapter must match
+        if current is not None and (adapter != current[0] or (prompt and prompt != current[1])):
+            part.earlier_release += 1  # its answer is not what the target's release (and reference) gives now
+            return
+        if item.captured and item.output is not None:
+            part.outputs.add(item.output)
         for fb in item.feedback:
             part.feedback_received += 1
             if fb.score is not None:
@@ -182,7 +191,6 @@ class _Builder:
                 part.feedback_corrections += 1
                 if item.output is not None:
                     part.corrections.append((item.output, fb.correction))
-        adapter, prompt = item.release
         part.release = {"adapter_version": adapter, "prompt_version": prompt}
 
 
@@ -271,12 +279,18 @@ def collect(
     until: float,
     window_s: float | None = None,
     text_cap: int = DESCRIPTOR_CAP,
+    serving: Mapping[str, Mapping[str, tuple[str, str]]] | None = None,
 ) -> Collected:
-    """Read the feedback log, then stream the request log once into each route's windows."""
+    """Read the feedback log, then stream the request log once into each route's windows.
+
+    ``serving``: per route, each target's current (adapter version, prompt version); a request another
+    release served counts in its target's latency and errors but not in its outputs, corrections or feedback.
+    """
+    serving = serving or {}
     fb_stats, stats = ReadStats(), ReadStats()
     feedback = read_feedback(feedback_glob, fb_stats)
     wanted = {
-        name: _windows_for(spec.routes[name], _Builder(spec.seed + i, text_cap), until, window_s)
+        name: _windows_for(spec.routes[name], _Builder(spec.seed + i, text_cap, serving.get(name)), until, window_s)
         for i, name in enumerate(sorted(routes))
     }
     seen_feedback: set[str] = set()

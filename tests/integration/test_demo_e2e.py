@@ -52,7 +52,8 @@ def test_demo_runs_end_to_end_and_a_rerun_registers_nothing(
     first = run_llmops(*args, cwd=demo_ws, timeout=1500)
     first_s = time.monotonic() - started
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    for text in ("llmops demo", "eval scores", "promote to production", "serve + traffic", "audit trail"):
+    for text in ("llmops demo", "eval scores", "promote to production", "serve + traffic", "monitor + retrain",
+                 "audit trail"):  # fmt: skip
         assert text in first.stdout, text
     assert "stable" in first.stdout and "canary" in first.stdout
     # the canary's suite goes through the gateway: none of the answers the engine gave directly are reused
@@ -65,7 +66,14 @@ def test_demo_runs_end_to_end_and_a_rerun_registers_nothing(
     second_s = time.monotonic() - started
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert second_s < first_s
-    for step in ("reference model", "push + promote prompts", "fine-tune adapters", "promote to canary"):
+    # production traffic after the drift led to a retrained candidate: only its monitoring ran again
+    monitored = next(line for line in first.stdout.splitlines() if re.match(r"^\s*\w+  monitor \+ retrain", line))
+    assert "drift alert" in monitored and "not promoted" in monitored, monitored
+    calm = next(line for line in first.stdout.splitlines() if "monitor after in-distribution traffic" in line)
+    drifted = next(line for line in first.stdout.splitlines() if "monitor after drifted traffic" in line)
+    assert "input_drift" not in calm and "input_drift" in drifted, (calm, drifted)  # held-out vs new product line
+    for step in ("reference model", "push + promote prompts", "fine-tune adapters", "promote to canary",
+                 "monitor + retrain"):  # fmt: skip
         # a step's result line: "<status>  <step>…: <detail>  (N s)"
         line = next(line for line in second.stdout.splitlines() if re.match(rf"^\s*\w+  {re.escape(step)}", line))
         assert line.strip().startswith("skipped"), line

@@ -92,6 +92,7 @@ engines:
   vllm: {{url: "{vllm_engine.url}", max_adapters: 4, api_key_env: LLMOPS_ENGINE_KEY}}  # base model: asked
 routes:
   triage:
+    capture: 1.0
     targets:
       - {{name: stable, weight: 90, adapter: "{a}@production", prompt: "{p}@production"}}
       - {{name: canary, weight: 10, adapter: "{a}@canary", prompt: "{p}@production"}}
@@ -295,3 +296,44 @@ def test_keys_scopes_and_forbidden_parameters(gateway, releases: Releases, gatew
     text = gateway.log_path.read_text()
     for secret in (gateway_keys.user_key, gateway_keys.admin_key, "not-a-key", "customer-42"):
         assert secret not in text  # neither API keys nor session keys are written to the log
+
+
+def test_captured_inputs_and_answers_are_redacted_and_feedback_round_trips(gateway, gateway_keys) -> None:
+    from llmops.client import send_feedback
+    from llmops.pii import redact_pii
+
+    planted = "jane.doe@example.com"
+    variables = {"message": f"Please refund order 1234, write to {planted} or call +44 20 7946 0958."}
+    client = openai_client(gateway, gateway_keys.user_key)
+    ids, answers = set(), {}
+    for stream in (False, True):
+        raw = client.chat.completions.with_raw_response.create(
+            model="triage", messages=[], max_tokens=16, stream=stream, extra_body={"prompt_variables": variables}
+        )
+        request_id = raw.headers["x-request-id"]
+        parsed = raw.parse()
+        if stream:
+            answers[request_id] = "".join(c.choices[0].delta.content or "" for c in parsed if c.choices)
+        else:
+            answers[request_id] = parsed.choices[0].message.content or ""
+        ids.add(request_id)
+    records = gateway.records_of(ids)
+    assert set(records) == ids
+    for request_id, record in records.items():
+        assert record["captured"] is True
+        text = record["input"]["variables"]["message"]
+        assert planted not in text and "[EMAIL]" in text and "[PHONE]" in text, text
+        assert record["output"] == redact_pii(answers[request_id])  # the answer the client got, streams joined
+    assert planted not in gateway.log_path.read_text()
+
+    first = next(iter(ids))
+    correction = f'{{"intent":"refund","priority":"high"}} (from {planted})'
+    kwargs = {"correction": correction, "base_url": gateway.base_url, "api_key": gateway_keys.user_key}
+    assert send_feedback(first, 0.0, **kwargs)["status"] == "recorded"
+    assert send_feedback(first, 0.0, **kwargs)["status"] == "unchanged"  # idempotent per (request, key)
+    feedback = gateway.log_path.with_name("feedback.jsonl")
+    deadline = time.monotonic() + 10
+    while not feedback.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    lines = feedback.read_text().splitlines()
+    assert len(lines) == 1 and first in lines[0] and planted not in lines[0] and "[EMAIL]" in lines[0]

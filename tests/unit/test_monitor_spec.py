@@ -66,10 +66,11 @@ def test_a_malformed_spec_reports_every_error_with_file_line_and_field(tmp_path:
     assert all(re.match(r"serving/monitor\.yaml:\d+ \[[^\]]+\]: ", s) for s in shown), shown
 
 
-def test_validate_checks_monitor_yaml_by_its_schema_and_other_serving_files_by_syntax_only(tmp_path: Path) -> None:
+def test_validate_checks_monitor_yaml_and_the_alert_rules_by_their_own_schemas(tmp_path: Path) -> None:
     (tmp_path / "serving" / "prometheus").mkdir(parents=True)
     (tmp_path / "serving" / "monitor.yaml").write_text(BROKEN)
-    (tmp_path / "serving" / "prometheus" / "alerts.yml").write_text("groups:\n  - name: llmops\n    rules: []\n")
+    rules = "groups:\n  - name: llmops\n    rules:\n      - {alert: MonitorDown, expr: up == 0, for: 5m}\n"
+    (tmp_path / "serving" / "prometheus" / "alerts.yml").write_text(rules)
     _checked, problems = validate_workspace(tmp_path)
     files = {p.file for p in problems}
     assert files == {"serving/monitor.yaml"}  # alerts.yml is valid YAML: never read as a gateway config
@@ -77,6 +78,9 @@ def test_validate_checks_monitor_yaml_by_its_schema_and_other_serving_files_by_s
     (tmp_path / "serving" / "prometheus" / "alerts.yml").write_text("groups: [\n")
     _checked, problems = validate_workspace(tmp_path)
     assert any(p.file == "serving/prometheus/alerts.yml" and p.line for p in problems)
+    (tmp_path / "serving" / "prometheus" / "alerts.yml").write_text(rules.replace("up == 0", "up == ("))
+    _checked, problems = validate_workspace(tmp_path)
+    assert any(p.file == "serving/prometheus/alerts.yml" for p in problems), problems  # PromQL that does not parse
 
 
 def test_the_repository_workspace_validates(tmp_path: Path) -> None:

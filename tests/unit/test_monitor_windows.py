@@ -117,3 +117,26 @@ def test_a_truncated_last_line_is_skipped_and_counted_never_fatal(
         handle.write('{"id": "t9", "time": 17999')  # a crash mid-write
     found = run(tmp_path, {"duration": "1h", "count": 1})
     assert found.lines_skipped == 1 and found.windows["support-triage"][0].requests == 5
+
+
+def test_answers_of_an_earlier_release_count_in_latency_but_not_in_the_output_sample(
+    tmp_path: Path, request_record: Callable[..., dict[str, object]], write_log: Callable[..., Path]
+) -> None:
+    # production moved from the base model to adapter v1 while the window filled: the first answers came from
+    # the base model and must not be compared with v1's reference
+    old = [
+        request_record(f"o{i}", UNTIL - 100 + i, message=f"ticket {i}", output="Hi, sorry!", adapter_version=None)
+        for i in range(5)
+    ]
+    new = [
+        request_record(f"n{i}", UNTIL - 50 + i, message=f"ticket {i}", output='{"intent":"billing"}') for i in range(20)
+    ]
+    own = [request_record("m", UNTIL - 1, message="hello", output='{"intent":"refund"}', prompt_version=None)]
+    write_log(tmp_path / "req.jsonl", old + new + own)
+    serving = {"support-triage": {"stable": ("support-triage-lora/1", "support-triage/1")}}
+    part = run(tmp_path, {"requests": 100, "count": 1}, serving=serving).windows["support-triage"][-1].targets["stable"]
+    assert part.requests == 26 and len(part.latencies_ms) == 26  # every request counts for latency and errors
+    assert part.earlier_release == 5
+    assert sorted(set(part.outputs.items)) == ['{"intent":"billing"}', '{"intent":"refund"}']  # own messages: kept
+    everything = run(tmp_path, {"requests": 100, "count": 1}).windows["support-triage"][-1].targets["stable"]
+    assert "Hi, sorry!" in everything.outputs.items  # without knowing what serves, nothing is left out
