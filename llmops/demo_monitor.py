@@ -2,7 +2,7 @@
 
 After production is promoted, the demo
 
-1. sends in-distribution traffic (tickets of the held-out test split) through the gateway, which captures
+1. sends in-distribution traffic (new tickets from the example data's generator) through the gateway, which captures
    every request (``capture: 1.0`` in the demo's gateway config), and runs the monitor: no alert;
 2. sends drifted traffic (:mod:`llmops.demo_drift`: a product line the data never mentions), and feedback
    for those answers (a score, and the right answer as a correction where the answer was wrong);
@@ -35,8 +35,10 @@ from llmops.demo_drift import lumen_tickets
 from llmops.demo_traffic import DemoGateway
 from llmops.errors import ConfigError
 from llmops.events import Reporter
+from llmops.finetune.example_data import target
 from llmops.monitor.model import MonitorRun
 from llmops.monitor.runner import run_monitor
+from llmops.monitor.synthetic import in_domain
 
 MONITOR_FILE = Path("serving/monitor.yaml")
 REQUEST_LOG = "logs/demo-gateway-requests*.jsonl"
@@ -141,11 +143,9 @@ def _feedback(gateway: DemoGateway, answered: Sequence[Answered], share: float, 
     return sent, corrected
 
 
-def held_out_tickets(ws: Workspace, n: int) -> list[tuple[str, str]]:
-    """``n`` tickets of the example's held-out test split (in distribution: never trained on)."""
-    path = ws.root / "finetune" / "data" / "support-triage" / "test.jsonl"
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [(r["variables"]["message"], r["target"]) for r in rows[:n]]
+def in_distribution_tickets(n: int, seed: int) -> list[tuple[str, str]]:
+    """``n`` distinct new tickets from the example data's own generator: what production should look like."""
+    return [(t.message, target(t.intent, t.priority)) for t in in_domain(n, seed)]
 
 
 def monitor_production(
@@ -158,8 +158,8 @@ def monitor_production(
     spec_path = demo_spec(ws, engine_url=engine_url, train_steps=train_steps)
     spec = load_monitor_file(spec_path)
     out = MonitorDemo()
-    calm = _send(gateway, route, held_out_tickets(ws, TRAFFIC), seed=1)
-    reporter.note(f"  in-distribution traffic: {len(calm)} answers (held-out test tickets), all captured")
+    calm = _send(gateway, route, in_distribution_tickets(TRAFFIC, seed=11), seed=1)
+    reporter.note(f"  in-distribution traffic: {len(calm)} answers (new tickets like the training data), all captured")
     out.calm = run_monitor(ws, spec, routes=[route], record=True, reporter=reporter)
     drifted = _send(gateway, route, [(t.message, t.answer) for t in lumen_tickets(TRAFFIC, seed=7)], seed=2)
     reporter.note(f"  drifted traffic: {len(drifted)} answers about the new Lumen smart-home line")

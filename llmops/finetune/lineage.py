@@ -31,6 +31,8 @@ from llmops.registry import tags
 from llmops.registry.runs import RunStore, TrackedRun
 
 EXPERIMENT = "llmops-finetune"
+#: the ``mlflow.data.context`` of a run's training data input (what readers of the lineage look for)
+TRAINING_CONTEXT = "training"
 
 
 def system_info() -> dict[str, Any]:

@@ -27,6 +27,7 @@ from llmops.config.workspace import Workspace
 from llmops.errors import ConfigError, LlmopsError
 from llmops.evals.files import load_suite
 from llmops.evals.spec import EvalSuite
+from llmops.finetune.lineage import TRAINING_CONTEXT
 from llmops.finetune.rows import read_rows
 from llmops.monitor.serving import route_spec, target_resolved
 from llmops.monitor.signals import ReferenceSample
@@ -110,7 +111,7 @@ def _training_inputs(ws: Workspace, registry: Registry, resolved: ResolvedReleas
         return []
     run_id = adapter.tags.get("llmops.run_id") or adapter.run_id or ""
     expected = adapter.tags.get("llmops.dataset_fingerprint", "")
-    train = [d for d in registry.monitoring.dataset_inputs(run_id) if d.context == "train"] if run_id else []
+    train = [d for d in registry.monitoring.dataset_inputs(run_id) if d.context == TRAINING_CONTEXT] if run_id else []
     if not train or not train[0].path:
         notes.append(f"adapter {adapter.ref}: its lineage names no training data file")
         return []

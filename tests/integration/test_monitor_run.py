@@ -23,6 +23,7 @@ import safetensors.numpy
 
 from llmops.config.gateway import load_gateway_file
 from llmops.config.workspace import load_workspace
+from llmops.finetune.lineage import TRAINING_CONTEXT
 from llmops.finetune.rows import read_rows
 from llmops.registry import connect, tags
 from llmops.releases import configured_release
@@ -70,7 +71,7 @@ def monitored(mlflow_server, tmp_path: Path) -> dict[str, object]:  # type: igno
     registry = connect(load_workspace(root, env=env))
     run = registry.runs.start("llmops-test-finetune", adapter, {tags.KIND: tags.KIND_FINETUNE})
     run.log_dataset([r.canonical for r in rows.rows], source=rows.path, shown="data/train.jsonl",
-                    fingerprint=rows.fingerprint, name="train", context="train")  # fmt: skip
+                    fingerprint=rows.fingerprint, name="train", context=TRAINING_CONTEXT)  # fmt: skip
     run.finish("FINISHED")
     weights = tmp_path / "adapter"
     weights.mkdir()
