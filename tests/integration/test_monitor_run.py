@@ -89,7 +89,8 @@ def monitored(mlflow_server, tmp_path: Path) -> dict[str, object]:  # type: igno
     (tmp_path / "report.json").write_text(json.dumps(report))
     registry.evals.log(suite="mon", suite_hash="0" * 64, release=release, verdict="pass", metrics={"exact_match": 1.0},
                        artifacts=[tmp_path / "report.json"])  # fmt: skip
-    return {"root": root, "env": env, "route": route, "registry": registry, "release_key": release.key}
+    return {"root": root, "env": env, "route": route, "registry": registry, "release_key": release.key,
+            "adapter_version": f"{adapter}/1"}  # fmt: skip
 
 
 def traffic(
@@ -115,7 +116,13 @@ def test_monitor_run_records_in_mlflow_and_alerts_on_drifted_traffic_with_a_trig
 ) -> None:  # fmt: skip
     root, env, route = Path(str(monitored["root"])), dict(monitored["env"]), str(monitored["route"])  # type: ignore[call-overload]
     log = root / ".llmops" / "logs" / "gateway-requests.jsonl"
-    write_log(log, [dict(r, route=route) for r in traffic(400, 0, drifted=False, request_record=request_record)])
+    write_log(
+        log,
+        [
+            dict(r, route=route, adapter_version=monitored["adapter_version"], prompt_version=None)
+            for r in traffic(400, 0, drifted=False, request_record=request_record)
+        ],
+    )
     ok = run_llmops("monitor", "run", "--json", cwd=root, env=env, timeout=600)
     assert ok.returncode == 0, ok.stdout[-3000:] + ok.stderr[-3000:]
     found = json.loads(ok.stdout)["routes"][route]
@@ -133,7 +140,12 @@ def test_monitor_run_records_in_mlflow_and_alerts_on_drifted_traffic_with_a_trig
     assert "route/input_drift" in records[0].metrics and records[0].level in ("ok", "warn")
 
     write_log(
-        log, [dict(r, route=route) for r in traffic(200, 400, drifted=True, request_record=request_record)], append=True
+        log,
+        [
+            dict(r, route=route, adapter_version=monitored["adapter_version"], prompt_version=None)
+            for r in traffic(200, 400, drifted=True, request_record=request_record)
+        ],
+        append=True,
     )
     alert = run_llmops("monitor", "run", "--json", cwd=root, env=env, timeout=600)
     assert alert.returncode == 1, alert.stdout[-3000:] + alert.stderr[-3000:]

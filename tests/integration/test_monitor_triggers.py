@@ -120,8 +120,11 @@ def test_a_retrain_action_starts_llmops_retrain_detached(reg: Registry, ws: Work
     assert wait_retrain(trigger, 0) is None  # fire did not wait: the child is still starting up
     run_id = trigger["run_id"]
     info = trigger["started"]["again"]
-    assert info["command"][-8:] == [
-        "retrain", route, "--trigger", run_id, "--min-records", "50", "--job", "finetune/x.yaml"]  # fmt: skip
+    command = info["command"]
+    assert command[command.index("retrain") :][:6] == ["retrain", route, "--trigger", run_id, "--min-records", "50"]
+    assert command[-2:] == ["--job", "finetune/x.yaml"]
+    logs = command[command.index("--request-log") + 1], command[command.index("--feedback-log") + 1]
+    assert logs == (str(ws.home / spec.request_log), str(ws.home / spec.feedback_log))  # the logs the monitor read
     tags = reg.triggers.get(run_id).tags
     assert tags["llmops.retrain.pid"] == str(info["pid"])
     log = ws.home / "monitor" / f"retrain-{run_id}.log"
