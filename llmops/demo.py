@@ -295,7 +295,8 @@ def _monitor(st: DemoState) -> StepResult:
         logs = [a["log"] for a in seen.trigger.get("started", {}).values() if a.get("log")]
         raise DemoStepFailed(f"the trigger's retrain did not finish: {outcome}; log: {', '.join(logs) or 'none'}")
     candidate = _retrained(st, seen.trigger["run_id"])
-    detail = f"drift alert → trigger {seen.trigger['run_id'][:8]} → retrained {candidate}: {outcome}; not promoted"
+    rule, trigger = seen.trigger["rule"], seen.trigger["run_id"][:8]
+    detail = f"{rule} alert → trigger {trigger} → retrained {candidate}: {outcome}; not promoted"
     return StepResult("monitor + retrain", "done", detail)
 
 

@@ -11,7 +11,8 @@ After production is promoted, the demo
    it on the route's required suite, and registers it: never promoted.
 
 The monitor spec is the workspace's ``serving/monitor.yaml`` pointed at the demo gateway's logs, with the
-retrain action evaluating on the demo's engine and the webhook actions left out (the demo has no receiver).
+retrain action evaluating on the demo's engine, kept on the input-drift rule only, and the webhook actions left
+out (the demo has no receiver).
 """
 
 from __future__ import annotations
@@ -87,7 +88,9 @@ def demo_spec(ws: Workspace, *, engine_url: str, train_steps: int | None) -> Pat
     data["actions"] = actions
     for route in data["routes"].values():
         for rule in route.get("alerts", []):
-            rule["actions"] = [a for a in rule.get("actions", []) if a in actions]
+            # the demo's story: drifted inputs lead to one retrain (other rules still record their triggers)
+            drift = "input_drift" in rule.get("signals", [])
+            rule["actions"] = [a for a in rule.get("actions", []) if a in actions and drift]
     out = ws.home / "demo" / "monitor.yaml"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(yaml.safe_dump(data, sort_keys=False))
