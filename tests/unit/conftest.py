@@ -8,7 +8,7 @@ A test's own ``@pytest.mark.timeout`` still wins.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -143,3 +143,25 @@ def make_echo_gateway(
 def make_echo_gateway_fixture() -> Callable[..., tuple[Any, EchoEngine]]:
     """``make_echo_gateway(limits=None, prompts=None, **config)``: an in-process gateway and its fake engine."""
     return make_echo_gateway
+
+
+@pytest.fixture(scope="module")
+def detection_reference() -> Any:
+    """The monitor's reference for the detection tests: the example's training inputs and answers."""
+    from llmops.finetune.example_data import build
+    from llmops.monitor.signals import ReferenceSample
+
+    train = build()["train"]
+    return ReferenceSample([r["variables"]["message"] for r in train], [r["target"] for r in train])
+
+
+@pytest.fixture(scope="module")
+def detection_embedder() -> Iterator[Any]:
+    """One MiniLM embedder per module, so each distinct text is embedded once; one torch thread (2 shared cores)."""
+    torch = pytest.importorskip("torch")
+    from llmops.monitor.embeddings import MiniLMEmbedder
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield MiniLMEmbedder()
+    torch.set_num_threads(threads)

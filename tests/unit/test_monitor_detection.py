@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
 
 from llmops.config.monitor import DescriptorsSpec, SignalsSpec
-from llmops.finetune.example_data import build
 from llmops.models.corpus import Ticket
 from llmops.monitor import synthetic
 from llmops.monitor.embeddings import MiniLMEmbedder
@@ -28,24 +26,8 @@ SPEC = SignalsSpec(descriptors=DescriptorsSpec(fields=["intent", "priority"]))
 
 
 @pytest.fixture(scope="module")
-def reference() -> ReferenceSample:
-    train = build()["train"]
-    return ReferenceSample([r["variables"]["message"] for r in train], [r["target"] for r in train])
-
-
-@pytest.fixture(scope="module")
 def pool() -> list[Ticket]:
     return synthetic.in_domain(POOL, seed=2)
-
-
-@pytest.fixture(scope="module")
-def embedder() -> Iterator[MiniLMEmbedder]:
-    """One instance, so each distinct text is embedded once; one torch thread (2 shared cores here)."""
-    torch = pytest.importorskip("torch")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield MiniLMEmbedder()
-    torch.set_num_threads(threads)
 
 
 def in_distribution_window(pool: list[Ticket], seed: int) -> WindowSample:
@@ -64,15 +46,15 @@ def in_distribution_window(pool: list[Ticket], seed: int) -> WindowSample:
 
 
 def test_in_distribution_windows_alert_at_most_once_per_signal(
-    reference: ReferenceSample, pool: list[Ticket], embedder: MiniLMEmbedder
+    detection_reference: ReferenceSample, pool: list[Ticket], detection_embedder: MiniLMEmbedder
 ) -> None:
     alerts: Counter[str] = Counter()
     warns: Counter[str] = Counter()
     seen: Counter[str] = Counter()
     for window in range(WINDOWS):
         live = in_distribution_window(pool, seed=window)
-        results = input_signals(reference, live, SPEC, embedder, seed=RUN_SEED)
-        results += output_signals(reference, live, SPEC, embedder, seed=RUN_SEED)
+        results = input_signals(detection_reference, live, SPEC, detection_embedder, seed=RUN_SEED)
+        results += output_signals(detection_reference, live, SPEC, detection_embedder, seed=RUN_SEED)
         for r in results:
             assert r.level != "insufficient_data" or r.signal.startswith("quality.schema"), r
             seen[r.signal] += 1

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
 
 from llmops.config.monitor import DescriptorsSpec, SignalsSpec
-from llmops.finetune.example_data import build
 from llmops.models.corpus import Ticket
 from llmops.monitor import synthetic
 from llmops.monitor.embeddings import MiniLMEmbedder
@@ -28,28 +26,12 @@ SPEC = SignalsSpec(descriptors=DescriptorsSpec(fields=["intent", "priority"]))
 
 
 @pytest.fixture(scope="module")
-def reference() -> ReferenceSample:
-    train = build()["train"]
-    return ReferenceSample([r["variables"]["message"] for r in train], [r["target"] for r in train])
-
-
-@pytest.fixture(scope="module")
 def pools() -> tuple[list[Ticket], list[str]]:
     return synthetic.in_domain(800, seed=3), synthetic.out_of_domain(300, seed=4)
 
 
-@pytest.fixture(scope="module")
-def embedder() -> Iterator[MiniLMEmbedder]:
-    """One instance, so each distinct text is embedded once; one torch thread (2 shared cores here)."""
-    torch = pytest.importorskip("torch")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield MiniLMEmbedder()
-    torch.set_num_threads(threads)
-
-
 def test_windows_with_30_percent_out_of_domain_inputs_raise_input_drift(
-    reference: ReferenceSample, pools: tuple[list[Ticket], list[str]], embedder: MiniLMEmbedder
+    detection_reference: ReferenceSample, pools: tuple[list[Ticket], list[str]], detection_embedder: MiniLMEmbedder
 ) -> None:
     tickets, foreign = pools
     n_foreign = int(WINDOW_SIZE * OUT_OF_DOMAIN_SHARE)
@@ -58,7 +40,9 @@ def test_windows_with_30_percent_out_of_domain_inputs_raise_input_drift(
         rng = random.Random(window)
         inputs = [t.message for t in rng.sample(tickets, WINDOW_SIZE - n_foreign)] + rng.sample(foreign, n_foreign)
         rng.shuffle(inputs)
-        (drift, *_) = input_signals(reference, WindowSample("*", inputs=inputs), SPEC, embedder, seed=RUN_SEED)
+        (drift, *_) = input_signals(
+            detection_reference, WindowSample("*", inputs=inputs), SPEC, detection_embedder, seed=RUN_SEED
+        )
         assert drift.signal == "input_drift"
         levels[drift.level] += 1
     print("input_drift levels over", WINDOWS, "windows with 30% out-of-domain inputs:", dict(levels))

@@ -12,7 +12,6 @@ from collections import Counter
 import pytest
 
 from llmops.config.monitor import DescriptorsSpec, SignalsSpec
-from llmops.finetune.example_data import build
 from llmops.monitor import synthetic
 from llmops.monitor.embeddings import MiniLMEmbedder
 from llmops.monitor.signals import ReferenceSample, WindowSample, output_signals
@@ -23,18 +22,12 @@ RUN_SEED = 0
 SPEC = SignalsSpec(descriptors=DescriptorsSpec(fields=["intent", "priority"]))
 
 
-@pytest.fixture(scope="module")
-def reference() -> ReferenceSample:
-    train = build()["train"]
-    return ReferenceSample([r["variables"]["message"] for r in train], [r["target"] for r in train])
-
-
 def test_release_answering_urgent_40_percent_more_often_raises_priority_drift(
-    reference: ReferenceSample,
+    detection_reference: ReferenceSample,
 ) -> None:
     tickets = synthetic.in_domain(2000, seed=5)  # only the answers are embedded (a few dozen distinct texts)
     embedder = MiniLMEmbedder()
-    reference_share = synthetic.priority_share(list(reference.outputs))
+    reference_share = synthetic.priority_share(list(detection_reference.outputs))
     priority: Counter[str] = Counter()
     output_drift: Counter[str] = Counter()
     shares = []
@@ -43,7 +36,7 @@ def test_release_answering_urgent_40_percent_more_often_raises_priority_drift(
         outputs = synthetic.answers(sample, window, urgent_share=1.4 * reference_share)
         shares.append(synthetic.priority_share(outputs))
         live = WindowSample("canary", inputs=[t.message for t in sample], outputs=outputs)
-        results = {r.signal: r for r in output_signals(reference, live, SPEC, embedder, seed=RUN_SEED)}
+        results = {r.signal: r for r in output_signals(detection_reference, live, SPEC, embedder, seed=RUN_SEED)}
         priority[results["field.priority"].level] += 1
         output_drift[results["output_drift"].level] += 1
     print(
