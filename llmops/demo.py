@@ -145,8 +145,10 @@ def _finetune(st: DemoState) -> StepResult:
         path = st.ws.root / rel
         job = load_job(path)
         digest = file_sha256(path)
-        # the skewed job continues the good adapter: retrain it when that changed
-        parent = lineage_ref(adapters.get(job.init_adapter)) if job.init_adapter else ""
+        # the skewed job continues the good adapter of this demo (not a later candidate that retraining from
+        # production registered under the same name): retrain it when that changed
+        init = st.adapters.get("good") if job.init_adapter else None
+        parent = lineage_ref(adapters.get(init)) if init else ""
         existing = [
             v for v in adapters.versions(job.adapter)
             if v.tags.get(tags.JOB_SPEC_SHA256) == digest and v.tags.get(tags.DEMO_STEPS, "") == steps
@@ -155,7 +157,7 @@ def _finetune(st: DemoState) -> StepResult:
         if existing:
             st.adapters[key] = existing[-1].ref
             continue
-        outcome = run_job(st.ws, path, RunOptions(max_steps=st.options.train_steps), st.reporter)
+        outcome = run_job(st.ws, path, RunOptions(max_steps=st.options.train_steps, init_adapter=init), st.reporter)
         if outcome.adapter is None:
             raise DemoStepFailed(f"job {rel} registered no adapter")
         adapters.set_tag(outcome.adapter.ref, tags.DEMO_STEPS, steps)

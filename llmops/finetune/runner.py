@@ -49,6 +49,7 @@ class RunOptions:
     allow_warnings: bool = False
     max_steps: int | None = None
     base_model: str | None = None  # overrides the job's base_model (e.g. a local copy on a cluster)
+    init_adapter: str | None = None  # overrides the job's init_adapter (an exact NAME/VERSION to continue)
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,8 @@ def prepare(
 
     shown = _shown(ws, job_path)
     job = load_job(job_path, display=shown)
+    if options.init_adapter is not None:
+        job = job.model_copy(update={"init_adapter": options.init_adapter})
     paths = job.data_paths(ws.root)
     train_rows = read_rows(paths["train"], display=_shown(ws, paths["train"]))
     eval_rows = read_rows(paths["eval"], display=_shown(ws, paths["eval"])) if "eval" in paths else None
