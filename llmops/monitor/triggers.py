@@ -16,6 +16,7 @@ Before exiting, a one-shot monitor calls :func:`wait_for_actions` (a bounded wai
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -34,6 +35,7 @@ from llmops.monitor.webhook import AttemptCallback, resolve_url, start_delivery,
 from llmops.registry import Registry
 from llmops.registry.monitoring import metric_key
 
+log = logging.getLogger(__name__)
 WEBHOOK_TAG = "llmops.webhook.{name}.{field}"
 RETRAIN_PID = "llmops.retrain.pid"
 RETRAIN_LOG = "llmops.retrain.log"
@@ -103,8 +105,8 @@ class RetrainWatch(threading.Thread):
         code = self.proc.wait()
         try:
             self._registry.triggers.set_tags(self.trigger, {RETRAIN_EXIT_CODE: str(code)})
-        except LlmopsError:
-            return
+        except LlmopsError as exc:  # the registry is down: say so, the retrain's own log has its outcome
+            log.warning("trigger %s: cannot record the retrain's exit code %s: %s", self.trigger, code, exc)
 
 
 def retrain_command(route: str, run_id: str, action: RetrainAction, logs: tuple[str, str] | None = None) -> list[str]:

@@ -92,7 +92,6 @@ class TriggerStore(Store):
         evidence: Mapping[str, Any],
     ) -> str:
         """Write one trigger (finished run; its actions may still tag it later); return its run id."""
-        experiment = self._backend.ensure_experiment(MONITORING_EXPERIMENT)
         values = {
             tags.KIND: KIND_TRIGGER,
             TRIGGER_ROUTE: route,
@@ -103,12 +102,21 @@ class TriggerStore(Store):
         }
         for target, served in release.items():
             values[TRIGGER_RELEASE_PREFIX + target] = json.dumps(served, sort_keys=True, separators=(",", ":"))[:5000]
-        with self._backend.call(f"cannot write a trigger of route {route} rule {rule}"):
-            run = self._client.create_run(experiment, run_name=f"trigger:{route}:{rule}", tags=values)
+        return self._write(f"trigger:{route}:{rule}", values, metrics, evidence, TRIGGER_FILE,
+                           f"cannot write a trigger of route {route} rule {rule}")  # fmt: skip
+
+    def _write(
+        self, name: str, values: Mapping[str, str], metrics: Mapping[str, float | None],
+        evidence: Mapping[str, Any], file: str, failure: str,
+    ) -> str:  # fmt: skip
+        """One finished run of the monitoring experiment: tags, finite metrics, the evidence as ``file``."""
+        experiment = self._backend.ensure_experiment(MONITORING_EXPERIMENT)
+        with self._backend.call(failure):
+            run = self._client.create_run(experiment, run_name=name, tags=dict(values))
             run_id = str(run.info.run_id)
             for key, value in _finite(metrics).items():
                 self._client.log_metric(run_id, key, value)
-            self._client.log_text(run_id, json.dumps({**evidence, "run_id": run_id}, indent=2), TRIGGER_FILE)
+            self._client.log_text(run_id, json.dumps({**evidence, "run_id": run_id}, indent=2), file)
             self._client.set_terminated(run_id, "FINISHED")
         return run_id
 
@@ -170,18 +178,12 @@ class TriggerStore(Store):
         evidence: Mapping[str, Any],
     ) -> str:
         """Write one probe record of ``route``'s live bias; return its run id."""
-        experiment = self._backend.ensure_experiment(MONITORING_EXPERIMENT)
         values = {
             tags.KIND: KIND_PROBE,
             PROBE_ROUTE: route,
             PROBE_LEVEL: level,
             PROBE_RELEASE: json.dumps(release, sort_keys=True, separators=(",", ":"))[:5000],
         }
-        with self._backend.call(f"cannot write a probe record of route {route}"):
-            run = self._client.create_run(experiment, run_name=f"probe:{route}", tags=values)
-            run_id = str(run.info.run_id)
-            for key, value in _finite(metrics).items():
-                self._client.log_metric(run_id, key, value)
-            self._client.log_text(run_id, json.dumps({**evidence, "run_id": run_id}, indent=2), PROBE_FILE)
-            self._client.set_terminated(run_id, "FINISHED")
-        return run_id
+        return self._write(
+            f"probe:{route}", values, metrics, evidence, PROBE_FILE, f"cannot write a probe record of route {route}"
+        )
