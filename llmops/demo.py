@@ -3,12 +3,13 @@
 1. build the reference base model (cached);  2. push the example prompts and promote them;
 3. fine-tune the support-triage adapter and its skewed variant;  4. evaluate base, adapter and
 skewed adapter on ``evals/support-triage.yaml`` — production starts as the base model (a forced,
-audited promotion), the skewed adapter is refused;  5. promote the good release to canary at 10%;
-6. start the vLLM engine and the gateway, send traffic with session keys, show the split, stickiness
-and per-target metrics;  7. run the suite through the gateway against the canary and promote it to
-production;  8. watch production: in-distribution traffic (monitor ok), drifted traffic and feedback
+audited promotion), the skewed adapter is refused;  5. start the vLLM engine and the gateway, send
+traffic with session keys, show the split, stickiness and per-target metrics;  6. roll the good release
+out on live traffic (canary 10% → 50% → 100%, judged against stable at each step, then promoted), and
+roll out a bad "hot fix" prompt that the canary analysis aborts (:mod:`llmops.demo_rollout`);  7. watch
+production: in-distribution traffic (monitor ok), drifted traffic and feedback
 (monitor alerts; the trigger retrains a candidate, evaluated and never promoted); show the audit trail;
-9. return a summary, stop what was started (unless ``hold``).
+8. return a summary, stop what was started (unless ``hold``).
 
 Every step is idempotent: a rerun reuses the model, prompt versions, adapters (same job file),
 cached eval outputs and promotions that already happened. Logs go to ``.llmops/logs/``. The steps
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from llmops.config.workspace import Workspace
 from llmops.demo_monitor import MonitorDemo, monitor_production
+from llmops.demo_rollout import RolloutDemo, canary_requests, roll_out
 from llmops.demo_traffic import DemoGateway, send_traffic, start_gateway
 from llmops.engine.local import PendingEngine, launched_engine
 from llmops.errors import LlmopsError, PromotionRefused
@@ -71,6 +73,7 @@ class DemoResult:
     notes: list[str] = field(default_factory=list)
     audit: list[AuditRecord] = field(default_factory=list)  # the route's recent moves, each once (settled)
     monitoring: MonitorDemo | None = None  # the monitoring step's runs and trigger
+    rollouts: RolloutDemo | None = None  # the rollout step's two rollouts
     engine_url: str = ""
     gateway_url: str = ""
     tracking_uri: str = ""
@@ -225,18 +228,9 @@ def _evaluate(st: DemoState) -> StepResult:
     return StepResult("evaluate releases", "done", f"{verdicts}; skewed adapter promotion {refused}")
 
 
-def _canary(st: DemoState) -> StepResult:
-    record = promote(st.ws, ROUTE, adapter=st.adapters["good"], prompt=st.prompt, stage="canary", reason="llmops demo")
-    status = "skipped" if record.outcome == "unchanged" else "done"
-    return StepResult(
-        "promote to canary (10%)",
-        status,
-        f"{st.adapters['good']} + {st.prompt}; evals {', '.join(record.eval_records)}",
-    )
-
-
 def _traffic(st: DemoState) -> StepResult:
-    st.gateway = st.stack.enter_context(start_gateway(st.ws, st.engine_url, canary_weight=10, engine_key=st.engine_key))
+    # the rollouts move the canary's weight (route state in the registry); the file starts it at 0
+    st.gateway = st.stack.enter_context(start_gateway(st.ws, st.engine_url, canary_weight=0, engine_key=st.engine_key))
     st.result.gateway_url = st.gateway.url
     report = send_traffic(st.gateway, ROUTE, n=st.options.traffic)
     st.reporter.note(
@@ -251,18 +245,21 @@ def _traffic(st: DemoState) -> StepResult:
     )
 
 
-def _production(st: DemoState) -> StepResult:
-    _eval(st, "canary via gateway", st.adapters["good"], gateway_target="canary")
-    if st.result.verdicts["canary via gateway"] != "PASS":
-        raise DemoStepFailed(
-            "the canary failed the suite through the gateway, so it stays at canary (see the gates and report "
-            f"above, and {st.ws.logs_dir / 'demo-gateway.log'})"
-        )
-    record = promote(
-        st.ws, ROUTE, adapter=st.adapters["good"], prompt=st.prompt, stage="production", reason="canary passed"
-    )
-    status = "skipped" if record.outcome == "unchanged" else "done"
-    return StepResult("promote to production", status, f"{ROUTE}@production → release v{record.to_version}")
+def _rollout(st: DemoState) -> StepResult:
+    assert st.gateway is not None
+    seen = roll_out(st.ws, st.registry, st.gateway, adapter=st.adapters["good"], prompt=st.prompt, reporter=st.reporter)
+    st.result.rollouts = seen
+    parts = []
+    if seen.good is not None:
+        if seen.good.status != "succeeded":
+            raise DemoStepFailed(f"the good release's rollout {seen.good.status}: {seen.good.state.reason}")
+        parts.append(f"{seen.good.state.label}: 10→50→100% → production")
+    if seen.bad is not None:
+        if seen.bad.status != "failed":
+            raise DemoStepFailed(f"the hot fix's rollout {seen.bad.status}, not failed: {seen.bad.state.reason}")
+        parts.append(f"hot fix aborted after {canary_requests(seen.bad)} canary requests ({seen.bad.state.reason})")
+    status = "done" if parts else "skipped"
+    return StepResult("roll out releases", status, "; ".join(parts) or "production already serves the release")
 
 
 def _monitor(st: DemoState) -> StepResult:
@@ -313,16 +310,17 @@ def _retrained(st: DemoState, trigger: str) -> str:
 
 
 def _audit(st: DemoState) -> StepResult:
-    st.result.audit = settled(st.registry.audit.records(ROUTE, limit=16))[:8]
+    # release moves and rollout outcomes (the weights each step wrote are audited too: `llmops audit`)
+    moves = [r for r in settled(st.registry.audit.records(ROUTE, limit=60)) if r.kind in ("release", "rollout")]
+    st.result.audit = moves[:10]
     return StepResult("audit trail", "done", f"{len(st.result.audit)} recent record(s) for {ROUTE}")
 
 
 STEPS: tuple[Callable[[DemoState], StepResult], ...] = (_bootstrap, _prompts, _finetune)
 SERVED_STEPS: tuple[Callable[[DemoState], StepResult], ...] = (
     _evaluate,
-    _canary,
     _traffic,
-    _production,
+    _rollout,
     _monitor,
     _audit,
 )

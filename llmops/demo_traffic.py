@@ -45,8 +45,19 @@ def demo_gateway_config(engine_url: str, canary_weight: int) -> dict[str, object
             "support-triage": {
                 "capture": 1.0,  # every request's input and answer (PII redacted): the monitoring step reads them
                 "targets": [
-                    {"name": "stable", "weight": 100 - canary_weight, "release": "production"},
-                    {"name": "canary", "weight": canary_weight, "release": "canary"},
+                    # the prompt is each target's fallback while its stage has no release (the base model serves)
+                    {
+                        "name": "stable",
+                        "weight": 100 - canary_weight,
+                        "release": "production",
+                        "prompt": "support-triage@production",
+                    },
+                    {
+                        "name": "canary",
+                        "weight": canary_weight,
+                        "release": "canary",
+                        "prompt": "support-triage@production",
+                    },
                 ],
             }
         },

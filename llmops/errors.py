@@ -24,6 +24,7 @@ non-zero; the gateway maps the tree to HTTP status codes in a single place.
     ├── NotEnoughData            ``llmops retrain``: too few usable production rows (route, counts); exit 3
     ├── LeaseHeld                another promotion of the route (or prompt) holds its lease (holder)
     ├── LeaseLost                this promotion's lease expired or was taken over midway
+    ├── RolloutActive            a rollout owns the route's weights; a manual write needs ``force`` (rollout id; HTTP 409)
     ├── ServerError              a child server (MLflow, vLLM, Ray) failed to start or become healthy
     └── GatewayError             a gateway request cannot be served (OpenAI ``code`` and ``param``)
         ├── AuthenticationError     no API key, or an unknown one
@@ -193,6 +194,19 @@ class LeaseLost(LlmopsError):
     """A promotion's lease expired or was taken over before it finished; it moved nothing more (exit 75)."""
 
     exit_code = 75
+
+
+class RolloutActive(LlmopsError):
+    """A running rollout (``.rollout``) owns the weights of ``.route``: a write needs ``force`` (HTTP 409, exit 2)."""
+
+    def __init__(self, route: str, rollout: str, message: str | None = None) -> None:
+        super().__init__(
+            message
+            or f"route {route} is owned by rollout {rollout}: its weights change only through it "
+            "(`llmops rollout abort`), or force the write"
+        )
+        self.route = route
+        self.rollout = rollout
 
 
 class ServerError(LlmopsError):

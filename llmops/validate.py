@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from llmops.config.gateway import load_gateway_file
+from llmops.config.gateway import GatewayFile, load_gateway_file
 from llmops.config.monitor import load_monitor_file
+from llmops.config.rollout import CAPTURE_CHECKS, RolloutFile, rollout_arms
 from llmops.config.workspace import CONFIG_FILE, WorkspaceFile
-from llmops.config.yamlio import load_model, parse_yaml
+from llmops.config.yamlio import LineIndex, check_model_file, line_of, load_model, parse_yaml
 from llmops.errors import ConfigError, Problem
 from llmops.evals.files import check_suite_file
 from llmops.finetune.job import check_job_file
@@ -34,7 +35,49 @@ SERVING_SCHEMAS: dict[str, Callable[..., object]] = {
 }
 
 
+ROLLOUT_FILE = "serving/rollout.yaml"
+
+
+def _check_rollout(path: Path, shown: str) -> list[Problem]:
+    """The rollout spec's schema, then per route: the route exists in serving/gateway.yaml beside it, has one
+    ``release: production`` (stable) and one ``release: canary`` target, and captures outputs when a check
+    reads them. A gateway file that does not load is reported on its own; the cross-checks then wait."""
+    spec, problems, lines = check_model_file(RolloutFile, path, display=shown)
+    if spec is None:
+        return problems
+    try:
+        gateway = load_gateway_file(path.parent / "gateway.yaml", display="serving/gateway.yaml")
+    except ConfigError:
+        return problems
+    return problems + _rollout_cross_checks(spec, gateway, shown, lines)
+
+
+def _rollout_cross_checks(spec: RolloutFile, gateway: GatewayFile, shown: str, lines: LineIndex) -> list[Problem]:
+    problems: list[Problem] = []
+
+    def problem(loc: tuple[str, ...], message: str) -> None:
+        problems.append(Problem(shown, message, field=".".join(loc), line=line_of(lines, loc)))
+
+    for route, rollout in spec.routes.items():
+        loc = ("routes", route)
+        try:
+            rollout_arms(gateway, route)
+        except ConfigError as exc:
+            problem(loc, f"serving/gateway.yaml [{exc.problem.field}]: {exc.problem.message}")
+            continue
+        capture = gateway.routes[route].capture
+        for check in CAPTURE_CHECKS:
+            if getattr(rollout.checks, check) is not None and capture <= 0:
+                problem(
+                    (*loc, "checks", check),
+                    f"{check} needs captured requests: set routes.{route}.capture > 0 in serving/gateway.yaml",
+                )
+    return problems
+
+
 def _check_serving(path: Path, shown: str) -> list[Problem]:
+    if shown == ROLLOUT_FILE:
+        return _check_rollout(path, shown)
     loader = SERVING_SCHEMAS.get(shown)
     if loader is None:
         return _check_yaml_syntax(path, shown)

@@ -24,9 +24,10 @@ def print_step(out: Console, result: StepResult) -> None:
 def print_audit(out: Console, result: DemoResult) -> None:
     for r in result.audit:
         forced = " (forced)" if r.forced else ""
+        detail = r.reason[:160] if r.kind == "rollout" else r.detail  # a rollout's detail is its evidence (JSON)
         out.print(
-            f"  {r.actor:>18} {r.kind:<7} {r.alias:<10} v{r.from_version or '-'} → v{r.to_version}  {r.outcome}{forced}"
-            f"  {r.detail}",
+            f"  {r.actor:>18} {r.kind:<7} {r.alias:<10} v{r.from_version or '-'} → v{r.to_version or '-'}  {r.outcome}{forced}"
+            f"  {detail}",
             markup=False,
             highlight=False,
         )

@@ -23,6 +23,8 @@ from llmops.cli import prompts as prompts_cli
 from llmops.cli import registry as registry_cli
 from llmops.cli import release as release_cli
 from llmops.cli import retrain as retrain_cli
+from llmops.cli import rollout as rollout_cli
+from llmops.cli import route as route_cli
 from llmops.cli import serve as serve_cli
 from llmops.cli.common import (
     JsonOpt,
@@ -93,6 +95,8 @@ app.add_typer(finetune_cli.app, name="finetune")
 app.add_typer(data_cli.app, name="data")
 app.add_typer(adapters_cli.app, name="adapters")
 app.add_typer(monitor_cli.app, name="monitor")
+app.add_typer(rollout_cli.app, name="rollout")
+app.add_typer(route_cli.app, name="route")
 app.command()(release_cli.promote)
 app.command()(release_cli.rollback)
 app.command()(retrain_cli.retrain)

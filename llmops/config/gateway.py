@@ -20,7 +20,7 @@
     limits: {max_body_bytes: 1048576, max_tokens: 2048, max_n: 4, connect_timeout_s: 5, read_timeout_s: 120,
              pool_timeout_s: 5, per_key_max_concurrent: 128, per_key_rps: 50, per_key_burst: 100}
     routing: {sticky_secret_env: LLMOPS_STICKY_SECRET}   # else .llmops/secrets/sticky-secret (generated)
-    refresh: {interval_s: 30}
+    refresh: {interval_s: 30, state_interval_s: 1}   # state: registry weights and pointer moves
     request_log: {path: logs/gateway-requests.jsonl, queue_size: 10000, max_bytes: 104857600, files_kept: 10,
                   capture_max_chars: 8192}      # feedback_path: default logs/feedback.jsonl beside it
 
@@ -228,6 +228,12 @@ def is_loopback(host: str) -> bool:
 
 class RefreshSpec(StrictModel):
     interval_s: float = Field(default=30.0, ge=0.5, description="how often aliases are re-resolved from the registry")
+    state_interval_s: float = Field(
+        default=1.0,
+        ge=0.2,
+        description="how often route state (weights, stage pointer versions) is read from the registry; "
+        "a moved stage pointer triggers a full refresh at once",
+    )
 
 
 class RequestLogSpec(StrictModel):

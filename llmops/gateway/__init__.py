@@ -9,6 +9,8 @@
 ``resolver``              where releases come from: the MLflow registry, or a static table
 ``prompting``             prompt versions compiled once, rendered per request in the sandbox
 ``routes``                the resolved route table, its atomic swap and background refresher
+``table``                 the table's immutable values: served targets, routes, the table itself
+``statesync``             route state (registry weights, stage pointers) read every second by each replica
 ``adapters``              adapter versions loaded into engines by name, least recently routed unloaded
 ``upstream``              one pooled HTTP client per engine, behind a Protocol
 ``chatrequest``           request checks (allow-list) and the engine's request body

@@ -6,9 +6,12 @@ the process runs; ``GET /readyz`` answers ``{"status": "ok" | "degraded"}`` (200
 the Prometheus exposition. Under ``/admin`` (admin scope): ``GET /admin/status`` is readiness with its
 details (engines, unresolved routes, stale targets, errors);
 ``POST /admin/reload`` re-resolves aliases now; ``GET /admin/routes[/NAME]`` shows the resolved
-releases and weights; ``PUT /admin/routes/NAME`` with ``{"weights": {"stable": 50, "canary": 50}}``
-sets weights. ``GET /openapi.json`` is the gateway's OpenAPI document (:mod:`llmops.gateway.openapi`),
-served to any valid key (not public: it names the admin endpoints; the routes themselves are not in it).
+releases, weights and route state; ``PUT /admin/routes/NAME`` with ``{"weights": {"stable": 50,
+"canary": 50}, "force": false, "reason": ""}`` records the weights in the registry (actor: the admin
+key's name) and applies them here; every replica applies them within ``refresh.state_interval_s``
+(:mod:`llmops.gateway.routes`). While a rollout owns the route it answers 409 ``rollout_active``
+unless ``force``; with the registry unreachable, 503 and nothing changes. ``GET /openapi.json`` is the
+gateway's OpenAPI document (:mod:`llmops.gateway.openapi`), served to any valid key (not public: it names the admin endpoints; the routes themselves are not in it).
 Nothing of the engines' own API (adapter loading, tokenizer, …) is reachable.
 """
 
@@ -26,9 +29,10 @@ from starlette.exceptions import HTTPException
 
 from llmops.config.base import StrictModel
 from llmops.errors import LlmopsError
+from llmops.gateway.auth import PRINCIPAL
 from llmops.gateway.errors import error_body, to_http
 from llmops.gateway.health import EngineHealth, readiness
-from llmops.gateway.metrics import CONTENT_TYPE, GatewayMetrics
+from llmops.gateway.metrics import CONTENT_TYPE, NO_LABEL, GatewayMetrics
 from llmops.gateway.openapi import openapi_document
 from llmops.gateway.routes import RouteManager, RouteTable
 from llmops.gateway.upstream import Upstream
@@ -38,19 +42,22 @@ class WeightsBody(StrictModel):
     """``PUT /admin/routes/NAME`` body."""
 
     weights: dict[str, int]
+    force: bool = False  # write even while a rollout owns the route (audited as forced)
+    reason: str = ""
 
 
 def _json_error(status: int, body: bytes) -> Response:
     return Response(body, status_code=status, media_type="application/json")
 
 
-def _summary(table: RouteTable) -> dict[str, Any]:
+def _summary(manager: RouteManager, table: RouteTable) -> dict[str, Any]:
     return {
         "generation": table.generation,
         "resolved_at": table.resolved_at,
         "routes": {name: route.describe() for name, route in table.routes.items()},
         "errors": dict(table.errors),
         "stale_targets": {route: list(targets) for route, targets in table.stale.items()},
+        "state": {name: manager.states.describe(name) for name in manager.specs},
     }
 
 
@@ -63,6 +70,11 @@ def update_weight_metrics(metrics: GatewayMetrics, table: RouteTable) -> None:
     for failure in table.failures:
         metrics.resolve_failures.labels(failure.route, failure.target, failure.kind).inc()
     metrics.degraded.set(1 if table.degraded else 0)
+
+
+def count_state_failure(metrics: GatewayMetrics, route: str) -> None:
+    """A route state read failed (the route keeps its last state): ``resolve_failures{kind="state"}``."""
+    metrics.resolve_failures.labels(route, NO_LABEL, "state").inc()
 
 
 def build_api(routes: RouteManager, upstreams: Mapping[str, Upstream], metrics: GatewayMetrics) -> FastAPI:
@@ -119,19 +131,22 @@ def build_api(routes: RouteManager, upstreams: Mapping[str, Upstream], metrics: 
 
     @api.post("/admin/reload")
     async def reload() -> dict[str, Any]:
-        return _summary(await routes.refresh())
+        return _summary(routes, await routes.refresh())
 
     @api.get("/admin/routes")
     async def all_routes() -> dict[str, Any]:
-        return _summary(routes.table)
+        return _summary(routes, routes.table)
 
     @api.get("/admin/routes/{name}")
     async def get_route(name: str) -> dict[str, Any]:
         route = routes.route(name)
-        return {**route.describe(), "error": routes.table.errors.get(name)}
+        return {**route.describe(), "error": routes.table.errors.get(name), "state": routes.states.describe(name)}
 
     @api.put("/admin/routes/{name}")
-    async def put_route(name: str, body: WeightsBody) -> dict[str, Any]:
-        return (await routes.set_weights(name, body.weights)).describe()
+    async def put_route(name: str, body: WeightsBody, request: Request) -> dict[str, Any]:
+        principal = request.scope.get(PRINCIPAL)
+        actor = principal.name if principal is not None else "anonymous"
+        route = await routes.write_weights(name, body.weights, actor=actor, force=body.force, reason=body.reason)
+        return route.describe()
 
     return api

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Mapping
 
 from llmops.errors import InvalidRequestError, LlmopsError
 from llmops.gateway.adapters import AdapterSync
-from llmops.gateway.admin import build_api, update_weight_metrics
+from llmops.gateway.admin import build_api, count_state_failure, update_weight_metrics
 from llmops.gateway.asgi import Receive, Scope, Send
 from llmops.gateway.auth import AuthMiddleware
 from llmops.gateway.chat import ChatCompletions
@@ -82,6 +82,8 @@ class Gateway:
             self.adapters,
             interval_s=settings.refresh_interval_s,
             on_swap=lambda table: update_weight_metrics(self.metrics, table),
+            state_interval_s=settings.file.refresh.state_interval_s,
+            on_state_error=lambda route, exc: count_state_failure(self.metrics, route),
         )
         self.shadows = Shadows(self.upstreams, self.request_log, self.metrics, lim, spec.capture_max_chars)
         self.chat = ChatCompletions(

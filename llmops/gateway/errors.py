@@ -5,7 +5,8 @@ a stream that breaks after it started ends with that object as its last ``data:`
 ``[DONE]``). A 5xx body says only what failed (:func:`public_message`): never a URI, host:port, SQL,
 credential or LoRA name; the full error goes to the request log under the request id. A 429 (per-key
 rate or concurrency limit) and a 503 ``engine_busy`` (no pooled engine connection freed up in time)
-carry a ``Retry-After`` header.
+carry a ``Retry-After`` header. A weights write refused because a rollout owns the route is a 409
+``rollout_active``; a registry that cannot be reached (admin writes) is a 503 ``registry_unavailable``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from llmops.errors import (
     PayloadTooLargeError,
     PermissionDeniedError,
     RateLimitError,
+    RegistryError,
     RenderError,
+    RolloutActive,
     RouteNotFoundError,
     RouteUnavailableError,
     UpstreamError,
@@ -56,6 +59,8 @@ STATUS: tuple[tuple[type[BaseException], int, str], ...] = (
     (RenderError, 400, "invalid_request_error"),
     (InvalidNameError, 400, "invalid_request_error"),
     (NotFoundError, 404, "invalid_request_error"),
+    (RolloutActive, 409, "invalid_request_error"),
+    (RegistryError, 503, "server_error"),
     (ConfigError, 400, "invalid_request_error"),
     (LlmopsError, 500, "server_error"),
 )
@@ -75,6 +80,10 @@ def classify(exc: BaseException) -> tuple[int, str, str | None, str | None]:
                 return status, type_, "invalid_prompt_variables", "prompt_variables"
             if isinstance(exc, NotFoundError):
                 return status, type_, "not_found", None
+            if isinstance(exc, RolloutActive):
+                return status, type_, "rollout_active", "weights"
+            if isinstance(exc, RegistryError):
+                return status, type_, "registry_unavailable", None
             return status, type_, None, None
     log.error("unexpected error in the gateway", exc_info=exc)
     return 500, "server_error", "internal_error", None
@@ -96,6 +105,7 @@ _PUBLIC_5XX: tuple[tuple[type[BaseException], str], ...] = (
     (EngineUnavailableError, "the engine is unavailable (restarting?); retry shortly"),
     (UpstreamTimeoutError, "the engine did not answer in time"),
     (UpstreamError, "the engine failed to answer"),
+    (RegistryError, "the registry is unavailable; retry shortly"),
 )
 
 

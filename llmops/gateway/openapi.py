@@ -32,6 +32,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
         401: "No API key, or an unknown one",
         403: "The key lacks the admin scope",
         404: "No such route (or path)",
+        409: "A rollout owns the route's weights: the write needs force (code rollout_active)",
         413: "Request body over the size limit",
         429: "The key is over its request rate or concurrency limit",
         502: "The engine failed or answered an error",
@@ -140,8 +141,14 @@ def _paths() -> dict[str, Any]:
             "parameters": [name],
             "get": _op("One route", {"200": _json(ref("Route"), "The route"), **admin_errors}, scope="adminKey"),
             "put": _op(
-                "Set a route's target weights (every target named, integers >= 0, one positive)",
-                {"200": _json(ref("Route"), "The route with its new weights"), **admin_errors},
+                "Record a route's target weights in the registry (every target named, integers >= 0, one "
+                "positive); every replica applies them within refresh.state_interval_s",
+                {
+                    "200": _json(ref("Route"), "The route with its new weights"),
+                    **admin_errors,
+                    **_errors(409),
+                    "503": _json(ref("ErrorResponse"), "The registry is unreachable: nothing was changed"),
+                },
                 scope="adminKey",
                 requestBody={"required": True, "content": {"application/json": {"schema": ref("WeightsBody")}}},
             ),

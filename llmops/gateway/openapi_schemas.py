@@ -137,6 +137,17 @@ def component_schemas() -> dict[str, Any]:
             "sample": {"type": "number"},
         },
     }
+    state = {  # route state as this replica last read it from the registry (llmops.gateway.statesync)
+        "type": "object",
+        "properties": {
+            "weights_version": INT,
+            "weights_by": NULLABLE_STRING,
+            "rollout": NULLABLE_STRING,
+            "stages": {"type": "object", "additionalProperties": INT},
+            "ignored": NULLABLE_STRING,
+            "read_error": NULLABLE_STRING,
+        },
+    }
     route = {
         "type": "object",
         "required": ["route", "targets", "shadow"],
@@ -145,6 +156,7 @@ def component_schemas() -> dict[str, Any]:
             "targets": {"type": "array", "items": target},
             "shadow": {"anyOf": [target, {"type": "null"}]},
             "error": NULLABLE_STRING,
+            "state": state,
         },
     }
     routes = {
@@ -156,6 +168,7 @@ def component_schemas() -> dict[str, Any]:
             "routes": {"type": "object", "additionalProperties": route},
             "errors": {"type": "object", "additionalProperties": STRING},
             "stale_targets": {"type": "object", "additionalProperties": {"type": "array", "items": STRING}},
+            "state": {"type": "object", "additionalProperties": state},
         },
     }
     models = {
@@ -182,7 +195,9 @@ def component_schemas() -> dict[str, Any]:
                 "type": "object",
                 "propertyNames": {"pattern": NAME_PATTERN},
                 "additionalProperties": {"type": "integer", "minimum": 0},
-            }
+            },
+            "force": {"type": "boolean", "description": "write even while a rollout owns the route (audited)"},
+            "reason": {"type": "string", "description": "recorded in the audit record"},
         },
     }
     return {

@@ -2,12 +2,16 @@
 
 The gateway asks a :class:`RouteResolver` only when it refreshes its route table (at start, every
 ``refresh.interval_s``, and on ``POST /admin/reload``), never per request. Calls may block (registry
-round trips, adapter downloads): the refresher runs them in a worker thread.
+round trips, adapter downloads): the refresher runs them in a worker thread. It also reads each
+route's :class:`~llmops.registry.routestate.RouteState` (weights, stage pointer versions, the rollout
+owning the weights) every ``refresh.state_interval_s``, and writes weights for ``PUT /admin/routes``.
 
 * :class:`RegistryResolver`: the registry of a workspace (aliases followed, adapters fetched to the
-  local cache and sha256-verified by :meth:`llmops.registry.adapters.AdapterStore.fetch`).
+  local cache and sha256-verified by :meth:`llmops.registry.adapters.AdapterStore.fetch`); route
+  state through ``registry.routes``.
 * :class:`StaticResolver`: fixed versions given in code, or prompt files read from a folder; for
-  tests and benchmarks that run without a registry.
+  tests and benchmarks that run without a registry. No route state: weights set by ``PUT`` stay in
+  the process.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from llmops.prompts.spec import PromptSpec
 from llmops.refs import AdapterRef, PromptRef
 from llmops.registry import Registry, connect
 from llmops.registry.adapters import lora_name
+from llmops.registry.routestate import RouteState
 from llmops.release import Release
 
 
@@ -70,6 +75,14 @@ class RouteResolver(Protocol):
         last-known-good release; it never falls back to its configured references."""
         ...
 
+    def route_state(self, route: str) -> RouteState | None:
+        """``route``'s state (one registry round trip); None when there is none. Failures raise."""
+        ...
+
+    def write_weights(self, route: str, weights: Mapping[str, int], *, actor: str, force: bool, reason: str) -> None:
+        """Record ``route``'s weights where every replica reads them (RolloutActive, RegistryError)."""
+        ...
+
 
 class RegistryResolver:
     """Resolve against a workspace's registry; adapters are fetched into the local cache."""
@@ -98,6 +111,12 @@ class RegistryResolver:
     def release(self, route: str, stage: str) -> Release | None:
         found = self.registry.pointers.at_stage(route, stage)
         return None if found is None else found.release
+
+    def route_state(self, route: str) -> RouteState | None:
+        return self.registry.routes.read(route)
+
+    def write_weights(self, route: str, weights: Mapping[str, int], *, actor: str, force: bool, reason: str) -> None:
+        self.registry.routes.set_weights(route, weights, actor=actor, force=force, reason=reason)
 
 
 class StaticResolver:
@@ -138,3 +157,9 @@ class StaticResolver:
 
     def release(self, route: str, stage: str) -> Release | None:
         return None  # no release pointers without a registry: targets use their adapter/prompt refs
+
+    def route_state(self, route: str) -> RouteState | None:
+        return None  # no registry: the file's weights (or those PUT into this process) serve
+
+    def write_weights(self, route: str, weights: Mapping[str, int], *, actor: str, force: bool, reason: str) -> None:
+        return None  # nowhere to share them: PUT /admin/routes applies them to this process only

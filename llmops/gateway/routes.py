@@ -1,7 +1,7 @@
 """The route table: resolved targets per route, swapped atomically, refreshed in the background.
 
-A route's targets become :class:`ServedTarget` values: which engine, under which model name, with which
-compiled prompt and params. Which release a target serves is decided by
+A route's targets become :class:`~llmops.gateway.table.ServedTarget` values: which engine, under
+which model name, with which compiled prompt and params. Which release a target serves is decided by
 :func:`llmops.releases.target_release` (the route's recorded release at the target's stage, else the
 target's own references), the same rule evals and promotion use.
 
@@ -20,9 +20,15 @@ counts it. A route none of whose refreshes ever succeeded is missing from the ta
 While the table is degraded the refresher retries sooner (``retry_s``, doubling up to ``interval_s``); a
 route that never resolved is retried every ``retry_s``.
 
-Weights set through ``PUT /admin/routes/NAME`` override the file's until the route's target names
-change, and survive refreshes. They live in this gateway process: with several replicas, set them on
-each (sticky assignment is a pure function of key and weights, so replicas with equal weights agree).
+Weights are route state in the registry (:mod:`llmops.registry.routestate`), shared by every replica:
+``PUT /admin/routes/NAME`` writes them there (:meth:`RouteManager.write_weights`) and then applies them
+here; every replica reads each route's state every ``state_interval_s`` (and before every full refresh,
+so a restarted replica comes up with them) and applies a new weights version at once
+(:mod:`llmops.gateway.statesync`), so a change serves on the whole fleet within about a second. Registry
+weights override the file's while they name exactly the route's targets. A moved stage pointer seen by
+a state read starts a full refresh at once. A failed state read keeps the last state. Without a
+registry (:class:`~llmops.gateway.resolver.StaticResolver`) a PUT applies to this process only.
+Sticky assignment is a pure function of key and weights, so replicas with equal weights agree.
 """
 
 from __future__ import annotations
@@ -32,8 +38,6 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
 from llmops.config.gateway import EngineSpec, RouteSpec, TargetSpec, engine_of
 from llmops.errors import InvalidRequestError, LlmopsError, RouteNotFoundError
@@ -41,116 +45,14 @@ from llmops.gateway.adapters import AdapterSync
 from llmops.gateway.prompting import CompiledPrompt
 from llmops.gateway.resolution import Failure, Pick, failure_of, resolve_targets, targets_of
 from llmops.gateway.resolver import ResolvedAdapter, ResolvedPrompt, RouteResolver
-from llmops.gateway.routing import bounds, pick
+from llmops.gateway.routing import bounds
+from llmops.gateway.statesync import StateTracker, read_states
+from llmops.gateway.table import Route, RouteTable, ServedTarget, make_target
+from llmops.registry.routestate import check_weights
+
+__all__ = ["Route", "RouteManager", "RouteTable", "ServedTarget", "make_target"]  # the table's values live in .table
 
 log = logging.getLogger(__name__)
-
-#: header value when a target renders no prompt or serves no adapter (documented in serving/README.md)
-_ABSENT = b"none"
-
-
-@dataclass(frozen=True, slots=True)
-class ServedTarget:
-    """One resolved target: what a request routed to it is sent as."""
-
-    route: str
-    target: str
-    engine: str
-    model: str  # the name the engine serves it under: an adapter's lora name, or the base model
-    prompt: CompiledPrompt | None
-    adapter: ResolvedAdapter | None
-    params: Mapping[str, Any]  # defaults: the prompt version's params, overridden by the target's
-    headers: tuple[tuple[bytes, bytes], ...]  # response headers when the prompt is rendered
-    headers_plain: tuple[tuple[bytes, bytes], ...]  # ... and when the request passes through
-
-    @property
-    def prompt_version(self) -> str | None:
-        return self.prompt.label if self.prompt else None
-
-    @property
-    def adapter_version(self) -> str | None:
-        return self.adapter.label if self.adapter else None
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "target": self.target,
-            "engine": self.engine,
-            "model": self.model,
-            "prompt_version": self.prompt_version,
-            "adapter_version": self.adapter_version,
-            "params": dict(self.params),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    name: str
-    targets: tuple[ServedTarget, ...]
-    weights: tuple[int, ...]
-    upper: tuple[float, ...]
-    shadow: ServedTarget | None = None
-    shadow_sample: float = 1.0
-
-    def choose(self, point: float) -> ServedTarget:
-        return self.targets[pick(point, self.upper, self.weights)]
-
-    def with_weights(self, weights: tuple[int, ...]) -> Route:
-        return dataclasses.replace(self, weights=weights, upper=bounds(weights))
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "route": self.name,
-            "targets": [{**r.describe(), "weight": w} for r, w in zip(self.targets, self.weights, strict=True)],
-            "shadow": {**self.shadow.describe(), "sample": self.shadow_sample} if self.shadow else None,
-        }
-
-
-@dataclass(frozen=True)
-class RouteTable:
-    routes: Mapping[str, Route] = field(default_factory=dict)
-    errors: Mapping[str, str] = field(default_factory=dict)  # route -> why (targets of) its last resolution failed
-    generation: int = 0
-    resolved_at: float = 0.0
-    #: route -> targets serving their last-known-good resolution (the last refresh failed for them)
-    stale: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    #: what failed in the refresh that built this table (empty after a weight change): for metrics
-    failures: tuple[Failure, ...] = ()
-
-    @property
-    def degraded(self) -> bool:
-        """True when the last refresh failed for some target (it serves its last-known-good, or nothing)."""
-        return bool(self.errors)
-
-
-def _headers(route: str, target: str, prompt: str | None, adapter: str | None) -> tuple[tuple[bytes, bytes], ...]:
-    return (
-        (b"x-llmops-route", route.encode()),
-        (b"x-llmops-target", target.encode()),
-        (b"x-llmops-prompt-version", prompt.encode() if prompt else _ABSENT),
-        (b"x-llmops-adapter-version", adapter.encode() if adapter else _ABSENT),
-    )
-
-
-def make_target(
-    route: str,
-    target: TargetSpec,
-    engine: str,
-    base_model: str,
-    prompt: CompiledPrompt | None,
-    adapter: ResolvedAdapter | None,
-) -> ServedTarget:
-    params = {**(prompt.defaults if prompt else {}), **target.params.as_request()}
-    return ServedTarget(
-        route=route,
-        target=target.name,
-        engine=engine,
-        model=adapter.lora_name if adapter else base_model,
-        prompt=prompt,
-        adapter=adapter,
-        params=params,
-        headers=_headers(route, target.name, prompt.label if prompt else None, adapter.label if adapter else None),
-        headers_plain=_headers(route, target.name, None, adapter.label if adapter else None),
-    )
 
 
 class RouteManager:
@@ -166,6 +68,8 @@ class RouteManager:
         interval_s: float = 30.0,
         retry_s: float = 2.0,
         on_swap: Callable[[RouteTable], None] | None = None,
+        state_interval_s: float = 1.0,
+        on_state_error: Callable[[str, BaseException], None] | None = None,
     ) -> None:
         self.specs = dict(specs)
         self.engines = engines
@@ -183,6 +87,13 @@ class RouteManager:
         self._refresh_now = False
         self._on_swap = on_swap
         self._failed_refreshes = 0
+        self.state_interval_s = state_interval_s
+        self.states = StateTracker()
+        self._on_state_error = on_state_error
+        self._writes: dict[
+            str, int
+        ] = {}  # route -> local weight writes begun + ended (a read overlapping one is stale)
+        self._state_task: asyncio.Task[None] | None = None
 
     # -- reading ------------------------------------------------------------------------------
     def route(self, name: str) -> Route:
@@ -296,6 +207,7 @@ class RouteManager:
     async def refresh(self) -> RouteTable:
         """Resolve every target now and swap the table in; returns the new table."""
         async with self._refresh_lock:
+            await self.read_state(full=True)
             outcomes = await asyncio.to_thread(
                 resolve_targets, self.specs, self.engines, dict(self._base_models), self.resolver
             )
@@ -326,22 +238,67 @@ class RouteManager:
                 self._wake.set()  # the background refresher's wait depends on it
             return self.table
 
-    async def set_weights(self, name: str, weights: Mapping[str, int]) -> Route:
-        """Set a route's target weights (all targets named, integers >= 0, one positive); swap at once."""
-        route = self.route(name)
-        names = {r.target for r in route.targets}
+    async def read_state(self, *, full: bool = False) -> bool:
+        """Read every route's state (worker thread) and apply new weights; True when a stage pointer moved
+        since the last full refresh (``full``: this is one, remember its pointers instead)."""
+        tickets = dict(self._writes)
+        reads = await asyncio.to_thread(read_states, self.resolver, list(self.specs))
+        moved = False
+        for name, got in reads.items():
+            if isinstance(got, BaseException):
+                self.states.failed(name, got)
+                if self._on_state_error is not None:
+                    self._on_state_error(name, got)
+                continue
+            if got is None:
+                continue
+            if full:
+                self.states.saw(name, got)
+            else:
+                moved = moved or self.states.moved(name, got)
+            if self._writes.get(name, 0) != tickets.get(name, 0):
+                continue  # a local write overlapped this read: it may predate it; the next read decides
+            weights = self.states.weights(name, [t.name for t in self.specs[name].targets], got)
+            if weights is not None:
+                self._apply_weights(name, weights)
+        return moved
+
+    def _checked(self, name: str, weights: Mapping[str, int]) -> dict[str, int]:
+        names = {r.target for r in self.route(name).targets}
         if set(weights) != names:
             raise InvalidRequestError(f"weights must name exactly the targets {sorted(names)}", param="weights")
-        if any(not isinstance(w, int) or isinstance(w, bool) or w < 0 for w in weights.values()):
-            raise InvalidRequestError("weights must be integers >= 0", param="weights")
-        if sum(weights.values()) <= 0:
-            raise InvalidRequestError("at least one weight must be positive", param="weights")
+        return check_weights(weights)
+
+    async def write_weights(
+        self, name: str, weights: Mapping[str, int], *, actor: str, force: bool = False, reason: str = ""
+    ) -> Route:
+        """Record a route's weights in the registry (every replica applies them), then apply them here.
+
+        RolloutActive while a rollout owns the route (unless ``force``); RegistryError (nothing applied)."""
+        checked = self._checked(name, weights)
+        self._writes[name] = self._writes.get(name, 0) + 1
+        try:
+            await asyncio.to_thread(self.resolver.write_weights, name, checked, actor=actor, force=force, reason=reason)
+        finally:
+            self._writes[name] += 1
+        return await self.set_weights(name, checked)
+
+    async def set_weights(self, name: str, weights: Mapping[str, int]) -> Route:
+        """Set a route's target weights in this process only (all targets named, integers >= 0, one positive)."""
+        self._apply_weights(name, self._checked(name, weights))
+        return self.route(name)
+
+    def _apply_weights(self, name: str, weights: Mapping[str, int]) -> None:
+        """Weights in force from now on (and across refreshes); the table swaps at once when they change."""
         self._overrides[name] = dict(weights)
-        current = self.table
-        updated = route.with_weights(tuple(weights[r.target] for r in route.targets))
-        routes = {**current.routes, name: updated}
-        self._swap(dataclasses.replace(current, routes=routes, generation=current.generation + 1, failures=()))
-        return updated
+        route = self.table.routes.get(name)
+        if route is None or set(weights) != {r.target for r in route.targets}:
+            return  # not resolved yet: the refresh that builds it applies them
+        new = tuple(weights[r.target] for r in route.targets)
+        if new != route.weights:
+            current = self.table
+            routes = {**current.routes, name: route.with_weights(new)}
+            self._swap(dataclasses.replace(current, routes=routes, generation=current.generation + 1, failures=()))
 
     def _swap(self, table: RouteTable) -> None:
         self.table = table
@@ -378,12 +335,24 @@ class RouteManager:
             except Exception:  # the refresher must outlive any one failure; logged with its traceback
                 log.exception("route refresh failed")
 
+    async def _state_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.state_interval_s)
+            try:
+                if await self.read_state():
+                    self.poke()  # a stage pointer moved: resolve now, not at the next interval
+            except Exception:  # the reader must outlive any one failure; logged with its traceback
+                log.exception("route state read failed")
+
     def start_background(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._loop(), name="llmops-route-refresher")
+        if self._state_task is None:
+            self._state_task = asyncio.create_task(self._state_loop(), name="llmops-route-state")
 
     async def stop_background(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        tasks = [t for t in (self._task, self._state_task) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._task = self._state_task = None

@@ -21,7 +21,7 @@ from __future__ import annotations
 from llmops.promotion.aliases import promote_prompt_alias, serving_routes
 from llmops.promotion.gate import RequiredSuite, gated_release, passing_records, required_suites, route_params
 from llmops.promotion.reconcile import pending, reconcile, repair
-from llmops.promotion.service import STAGES, check_promotable, promote, rollback
+from llmops.promotion.service import STAGES, check_promotable, promote, restore_stage, rollback
 
 __all__ = [
     "STAGES",
@@ -35,6 +35,7 @@ __all__ = [
     "reconcile",
     "repair",
     "required_suites",
+    "restore_stage",
     "rollback",
     "route_params",
     "serving_routes",

@@ -34,11 +34,13 @@ def _move(
 def promote(
     ws: Workspace, route: str, *, adapter: str | None, prompt: str | None, stage: str = "production",
     force: bool = False, reason: str = "", wait_s: float = DEFAULT_WAIT_S, fault: Fault = fault_hook,
+    actor_name: str | None = None,
 ) -> AuditRecord:  # fmt: skip
     """Move ``route``'s ``stage`` to the release (adapter, prompt) once its eval records allow it.
 
     Safe to call concurrently (threads, processes, machines): moves of one route take its lease in turn,
-    waiting up to ``wait_s`` (then LeaseHeld names the holder).
+    waiting up to ``wait_s`` (then LeaseHeld names the holder). ``actor_name`` is who the audit record names
+    (default: :func:`llmops.gitinfo.actor`; a rollout promotes in the name of who started it).
     """
     if stage not in STAGES:
         raise LlmopsError(f"--to must be one of {', '.join(STAGES)}, not {stage!r}")
@@ -52,7 +54,8 @@ def promote(
     except PromotionRefused:
         if not force:
             raise
-    holder = f"{actor()} (promote {route}@{stage})"
+    who = actor_name or actor()
+    holder = f"{who} (promote {route}@{stage})"
     with registry.leases.held(lease_key("release", route), holder, wait_s=wait_s) as lease:
         reconcile(registry, "release", route)
         current = registry.pointers.at_stage(route, stage)
@@ -60,7 +63,7 @@ def promote(
         record = AuditRecord(
             kind="release", object=route, alias=stage,
             from_version=str(current.version) if current else None, to_version=str(target.version),
-            actor=actor(), reason=reason, eval_records=tuple(eval_ids), forced=force and not eval_ids,
+            actor=who, reason=reason, eval_records=tuple(eval_ids), forced=force and not eval_ids,
             detail=target.release.label(),
         )  # fmt: skip
         if current is not None and current.version == target.version:
@@ -90,4 +93,26 @@ def rollback(
             to_version=str(target.version), actor=actor(), reason=reason or "rollback", outcome="rolled-back",
             detail=target.release.label(),
         )  # fmt: skip
+        return _move(registry, lease, record, current, target, fault)
+
+
+def restore_stage(
+    ws: Workspace, route: str, stage: str, version: int, *, reason: str, actor_name: str | None = None,
+    wait_s: float = DEFAULT_WAIT_S, fault: Fault = fault_hook,
+) -> AuditRecord:  # fmt: skip
+    """Point ``route@stage`` back at its recorded release v``version`` (no eval gate: the release was there
+    before, e.g. the canary an aborted rollout replaced); audited as ``rolled-back``, "unchanged" when already there."""
+    registry = connect(ws)
+    who = actor_name or actor()
+    with registry.leases.held(lease_key("release", route), f"{who} (restore {route}@{stage})",
+                              wait_s=wait_s) as lease:  # fmt: skip
+        reconcile(registry, "release", route)
+        current = registry.pointers.at_stage(route, stage)
+        target = registry.pointers.get(route, version)
+        record = AuditRecord(
+            kind="release", object=route, alias=stage, from_version=str(current.version) if current else None,
+            to_version=str(version), actor=who, reason=reason, outcome="rolled-back", detail=target.release.label(),
+        )  # fmt: skip
+        if current is not None and current.version == version:
+            return replace(record, outcome="unchanged")
         return _move(registry, lease, record, current, target, fault)

@@ -1,7 +1,7 @@
 """The registry façade: one object per workspace registry, holding the typed stores.
 
 ``connect(ws)`` returns a :class:`Registry` for a workspace's MLflow registry (an embedded SQLite file
-or an MLflow server). Services talk to its stores (``registry.prompts``, ``.adapters``, ``.pointers``,
+or an MLflow server). Services talk to its stores (``registry.prompts``, ``.adapters``, ``.pointers``, ``.routes``,
 ``.audit``, ``.leases``, ``.evals``, ``.models``, ``.runs``, ``.monitoring``, ``.triggers``) and never to an ``MlflowClient``: this package is the only
 one that imports mlflow (see :mod:`llmops.registry.backend` for the error policy).
 """
@@ -21,6 +21,8 @@ from llmops.registry.monitoring import MonitoringStore
 from llmops.registry.pointers import ReleasePointers
 from llmops.registry.prompts import PromptStore
 from llmops.registry.resolved import ResolvedRelease, resolve_release
+from llmops.registry.rollouts import RolloutStore
+from llmops.registry.routestate import RouteStateStore
 from llmops.registry.runs import RunStore
 from llmops.registry.triggers import TriggerStore
 from llmops.release import Release
@@ -50,6 +52,10 @@ class Registry:
         return ReleasePointers(self._backend, self.audit)
 
     @cached_property
+    def routes(self) -> RouteStateStore:
+        return RouteStateStore(self._backend, self.audit)
+
+    @cached_property
     def audit(self) -> AuditStore:
         return AuditStore(self._backend)
 
@@ -76,6 +82,10 @@ class Registry:
     @cached_property
     def triggers(self) -> TriggerStore:
         return TriggerStore(self._backend)
+
+    @cached_property
+    def rollouts(self) -> RolloutStore:
+        return RolloutStore(self._backend)
 
     def ping(self) -> None:
         """One round trip to the registry; RegistryError (naming the URI) when it fails."""

@@ -12,6 +12,8 @@ and ``expires_at`` (epoch seconds).
   out, then raise :class:`~llmops.errors.LeaseHeld` naming the holder and when the lease expires.
 * **check** (before every move): the lease must not be (nearly) expired by this process's clock and
   its model must still exist with our token; else :class:`~llmops.errors.LeaseLost`.
+* **renew**: a long-running holder (a rollout controller) checks the lease is still its own, then moves
+  ``expires_at`` forward; a holder that stops renewing loses the lease when it expires.
 * **release**: tag the generation ``released``.
 
 Fencing is by checking before each write, so a holder paused for longer than the lease (default 60 s)
@@ -115,6 +117,12 @@ class Lease:
         if current is None or current.token != self.info.token or current.released:
             raise LeaseLost(f"lease on {self.info.key} (generation {self.generation}) was taken over")
 
+    def renew(self) -> None:
+        """Extend this lease by its TTL from now (a long-running holder, e.g. a rollout controller, calls it
+        before every write); LeaseLost when it was lost meanwhile."""
+        self.check()
+        self.info = self._store.extend(self.info, time.time() + self.ttl_s)
+
     def release(self) -> None:
         self._store.release(self)
 
@@ -203,6 +211,13 @@ class LeaseStore(Store):
                     holder=got.holder,
                 )
             time.sleep(min(random.uniform(0.2, 0.5), max(deadline - time.monotonic(), 0.01)))  # noqa: S311
+
+    def extend(self, info: LeaseInfo, expires_at: float) -> LeaseInfo:
+        """``info``'s generation with its expiry moved to ``expires_at`` (the holder checked its token first)."""
+        name = lease_model(info.key, info.generation)
+        with self._backend.call(f"cannot renew the lease on {info.key}"):
+            self._client.set_registered_model_tag(name, tags.LEASE_EXPIRES_AT, f"{expires_at:.3f}")
+        return replace(info, expires_at=expires_at)
 
     def release(self, lease: Lease) -> None:
         name = lease_model(lease.info.key, lease.generation)

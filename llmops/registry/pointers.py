@@ -6,6 +6,8 @@ eval record ids that allowed it; its source is a ``release.json`` run artifact. 
 ``production`` and ``canary`` on that model are the *commit point* of a promotion: moving one alias
 is a single registry write, so a reader (every gateway replica's refresher) sees the old release or
 the new one, never a mix. Pointer history is the audit log's completed moves of that route and stage.
+The same model's tags hold the route's state beside its pointers: weights and the rollout that owns them
+(:mod:`llmops.registry.routestate`).
 
 MLflow keeps registered models and prompts in one namespace, so ``ROUTE.release`` may be someone else's
 model: every pointer version must carry ``llmops.kind=release`` (reads refuse one that does not), and
@@ -61,12 +63,39 @@ def release_from_tags(found: dict[str, str], where: str) -> Release:
     return Release.from_canonical(json.loads(raw))
 
 
-def _not_pointer(route: str, kind: str | None) -> RegistryError:
+def not_pointer(route: str, kind: str | None) -> RegistryError:
+    """The error for a ``ROUTE.release`` name that holds something else (``kind``: its llmops kind, if any)."""
     what = {"prompt": "a prompt", None: "a registered model llmops did not create"}.get(kind, f"an llmops {kind}")
     return RegistryError(
         f"registry name {pointer_model(route)} holds {what}, not the release pointers of route {route}: "
         "rename that model or the route"
     )
+
+
+def ensure_pointer_model(backend: Backend, route: str) -> None:
+    """Create ``ROUTE.release`` (``llmops.kind=release``) when missing; RegistryError when the name holds
+    something else (a user's model or a prompt). Release versions and route state both live on it."""
+    from mlflow.exceptions import MlflowException
+
+    name = pointer_model(route)
+    try:
+        backend.client.create_registered_model(
+            name, tags={tags.KIND: tags.KIND_RELEASE}, description=f"releases of route {route}"
+        )
+        return
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            backend.fail(f"cannot create the release pointers of route {route}", exc)
+    except OSError as exc:  # the transport (connection refused, timeout)
+        backend.fail(f"cannot create the release pointers of route {route}", exc)
+    with backend.call(f"cannot look up {name}"):
+        is_prompt = backend.client.get_prompt(name) is not None
+    if is_prompt:
+        raise not_pointer(route, "prompt")
+    model = backend.lookup(f"cannot look up {name}", lambda: backend.client.get_registered_model(name))
+    kind = None if model is None else (model.tags or {}).get(tags.KIND)
+    if kind != tags.KIND_RELEASE:
+        raise not_pointer(route, kind)
 
 
 @dataclass(frozen=True)
@@ -92,7 +121,7 @@ class PointerMove:
 def _recorded(route: str, mv: Any) -> RecordedRelease:
     found = dict(mv.tags or {})
     if found.get(tags.KIND) != tags.KIND_RELEASE:
-        raise _not_pointer(route, found.get(tags.KIND))
+        raise not_pointer(route, found.get(tags.KIND))
     return RecordedRelease(
         route=route,
         version=int(mv.version),
@@ -114,17 +143,8 @@ class ReleasePointers:
 
     def record(self, route: str, release: Release, eval_records: list[str]) -> RecordedRelease:
         """The version of ``route``'s releases for ``release``: reused when the same key exists, else created."""
-        from mlflow.exceptions import MlflowException
-
         name = pointer_model(route)
-        try:
-            self._client.create_registered_model(
-                name, tags={tags.KIND: tags.KIND_RELEASE}, description=f"releases of route {route}"
-            )
-        except MlflowException as exc:
-            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
-                self._backend.fail(f"cannot create the release pointers of route {route}", exc)
-            self._check_kind(route)
+        ensure_pointer_model(self._backend, route)
         with self._backend.call(f"cannot list the releases of route {route}"):
             for mv in self._client.search_model_versions(f"name = '{name}'"):
                 if (mv.tags or {}).get(tags.RELEASE_KEY) == release.key:
@@ -148,18 +168,6 @@ class ReleasePointers:
                 tags={tags.KIND: tags.KIND_RELEASE, **values},
             )
         return _recorded(route, mv)
-
-    def _check_kind(self, route: str) -> None:
-        """RegistryError unless ``ROUTE.release`` is a pointer model (a user's model or a prompt may hold the name)."""
-        name = pointer_model(route)
-        with self._backend.call(f"cannot look up {name}"):
-            is_prompt = self._client.get_prompt(name) is not None
-        if is_prompt:
-            raise _not_pointer(route, "prompt")
-        model = self._backend.lookup(f"cannot look up {name}", lambda: self._client.get_registered_model(name))
-        kind = None if model is None else (model.tags or {}).get(tags.KIND)
-        if kind != tags.KIND_RELEASE:
-            raise _not_pointer(route, kind)
 
     def at_stage(self, route: str, stage: str) -> RecordedRelease | None:
         """The release ``route`` serves at ``stage``; None when no release was ever put there."""

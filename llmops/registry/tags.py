@@ -79,6 +79,10 @@ RELEASE_PROMPT = "llmops.release.prompt"
 RELEASE_BASE_MODEL = "llmops.release.base_model"
 RELEASE_EVAL_RECORDS = "llmops.release.eval_records"
 
+# -- route state on ``ROUTE.release`` (llmops.registry.routestate) ------------------------------
+ROUTE_WEIGHTS = "llmops.route.weights"  # JSON {"weights": {target: int}, "version": N, "actor": str, "time": epoch}
+ROUTE_ROLLOUT = "llmops.route.rollout"  # id of the rollout that owns the weights; "" or absent: none
+
 # -- leases (llmops.registry.lease) ----------------------------------------------------------
 LEASE_HOLDER = "llmops.lease.holder"
 LEASE_HOST = "llmops.lease.host"

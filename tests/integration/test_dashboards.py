@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from llmops.monitor.dashboards import (
@@ -32,6 +33,8 @@ from llmops.monitor.dashboards import (
     rule_queries,
 )
 from llmops.process import ManagedProcess, free_port, http_ok
+from llmops.rollout.metrics import RolloutExporter
+from llmops.rollout.state import RolloutState, Step
 
 pytestmark = pytest.mark.integration
 
@@ -119,6 +122,19 @@ def scrape_monitor(llmops_bin: str, workspace: Path) -> str:
         proc.stop()
 
 
+def rollout_exposition() -> str:
+    """The rollout controller's gauges after one look of a running rollout (as ``--metrics-port`` serves them)."""
+    exporter = RolloutExporter()
+    state = RolloutState(
+        route="support-triage", actor="ci", adapter="a/2", prompt="p/1", label="a/2 + p/1", stable_target="stable",
+        canary_target="canary", stable_adapter="a/1", stable_prompt="p/1", stable_version=1, previous_canary=None,
+        steps=[Step(10, 30.0, 100, 1800.0)], phase="analysing",
+        results=[{"check": "error_rate", "verdict": "pass", "p_value": 0.9, "n_canary": 120, "n_stable": 1000}],
+    )  # fmt: skip
+    exporter.update("r1", "running", state)
+    return generate_latest(exporter.registry).decode()
+
+
 def sampled(exposition: str) -> set[str]:
     return {s.name for family in text_string_to_metric_families(exposition) for s in family.samples}
 
@@ -138,9 +154,11 @@ def test_every_metric_the_dashboard_and_rules_query_is_exported(
     assert gateway_queried - sampled(gateway_page) == set(), gateway_page
 
     monitor_page = scrape_monitor(llmops_bin, tmp_path / "ws")
-    missing, invalid = missing_metrics(queries, exposed_metrics(gateway_page) | exposed_metrics(monitor_page))
+    rollout_page = rollout_exposition()
+    exported = exposed_metrics(gateway_page) | exposed_metrics(monitor_page) | exposed_metrics(rollout_page)
+    missing, invalid = missing_metrics(queries, exported)
     assert invalid == []
-    assert missing == {}, f"queried but exported by neither the gateway nor the monitor: {missing}"
+    assert missing == {}, f"queried but exported by neither the gateway, the monitor nor a rollout: {missing}"
     # and the check has teeth: the monitor's names are not on the gateway's page
     assert "llmops_monitor_level" in missing_metrics(queries, exposed_metrics(gateway_page))[0]
 

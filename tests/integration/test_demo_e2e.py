@@ -52,14 +52,15 @@ def test_demo_runs_end_to_end_and_a_rerun_registers_nothing(
     first = run_llmops(*args, cwd=demo_ws, timeout=1500)
     first_s = time.monotonic() - started
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    for text in ("llmops demo", "eval scores", "promote to production", "serve + traffic", "monitor + retrain",
+    for text in ("llmops demo", "eval scores", "serve + traffic", "roll out releases", "monitor + retrain",
                  "audit trail"):  # fmt: skip
         assert text in first.stdout, text
     assert "stable" in first.stdout and "canary" in first.stdout
-    # the canary's suite goes through the gateway: none of the answers the engine gave directly are reused
     assert " pending" not in first.stdout  # the audit trail shows each move's outcome, not its write-ahead record
-    via_gateway = next(line for line in first.stdout.splitlines() if "canary via gateway:" in line)
-    assert "canary via gateway: PASS" in via_gateway and "answers, 0 from cache" in via_gateway, via_gateway
+    # the good release is rolled out 10 -> 50 -> 100 and promoted; the hot fix is aborted on its error rate
+    rolled = next(line for line in first.stdout.splitlines() if re.match(r"^\s*\w+  roll out releases", line))
+    assert "10→50→100% → production" in rolled and "hot fix aborted after" in rolled, rolled
+    assert "error_rate" in rolled, rolled
 
     started = time.monotonic()
     second = run_llmops(*args, cwd=demo_ws, timeout=1500)
@@ -72,7 +73,7 @@ def test_demo_runs_end_to_end_and_a_rerun_registers_nothing(
     calm = next(line for line in first.stdout.splitlines() if "monitor after in-distribution traffic" in line)
     drifted = next(line for line in first.stdout.splitlines() if "monitor after drifted traffic" in line)
     assert "input_drift" not in calm and "input_drift" in drifted, (calm, drifted)  # held-out vs new product line
-    for step in ("reference model", "push + promote prompts", "fine-tune adapters", "promote to canary",
+    for step in ("reference model", "push + promote prompts", "fine-tune adapters", "roll out releases",
                  "monitor + retrain"):  # fmt: skip
         # a step's result line: "<status>  <step>…: <detail>  (N s)"
         line = next(line for line in second.stdout.splitlines() if re.match(rf"^\s*\w+  {re.escape(step)}", line))
