@@ -10,7 +10,7 @@ controller twice, as ``llmops rollout start`` would:
    (400, a missing prompt variable), the error-rate check fails at the first step, and the controller sets the
    canary's weight to 0 and restores the canary pointer at once.
 
-The spec is the demo's own (``.llmops/demo/rollout.yaml``): short steps (40 requests per arm, 4 s) so the demo
+The spec is the demo's own (``.llmops/demo/rollout.yaml``): short steps (30 requests per arm, 3 s) so the demo
 stays quick; ``serving/rollout.yaml`` holds the example's production values.
 """
 
@@ -46,7 +46,7 @@ CONCURRENCY = 8
 
 
 def demo_rollout_spec(gateway_url: str) -> dict[str, object]:
-    step = {"min_duration": "4s", "min_samples": 40, "max_duration": "240s"}
+    step = {"min_duration": "3s", "min_samples": 30, "max_duration": "240s"}
     return {
         "version": 1,
         "request_log": [REQUEST_LOG],
@@ -126,6 +126,10 @@ def roll_out(
     production = registry.pointers.at_stage(ROUTE, "production")
     served = production and (str(production.release.adapter), str(production.release.prompt)) == (adapter, prompt)
     bad_prompt = hotfix_prompt(ws, registry)
+    left = registry.rollouts.open_of(ROUTE)
+    if left is not None:  # an earlier demo run stopped midway: the demo is the route's only operator
+        service.abort(ws, ROUTE, reason="an earlier demo run stopped midway", options=options)
+        reporter.note(f"aborted rollout {left.rollout_id}, left open by an earlier run")
     good = bad = None
     with live_traffic(gateway):
         if not served:

@@ -181,7 +181,7 @@ class RolloutFile(StrictModel):
     )
     replicas: list[str] = Field(
         default_factory=list,
-        description="gateway base URLs whose GET /readyz must answer 200; one unreachable pauses the rollout",
+        description="gateway base URLs whose GET /healthz must answer; one unreachable for 15 s pauses the rollout",
     )
     interval_s: float = Field(default=5.0, ge=0.2, description="seconds between the controller's looks")
     routes: dict[Name, RouteRollout] = Field(min_length=1)

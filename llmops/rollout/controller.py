@@ -39,6 +39,8 @@ from llmops.rollout.samples import ArmReader, ArmSelector
 from llmops.rollout.state import RolloutState
 
 LEASE_TTL_S = 60.0
+#: a replica must stay unreachable this long before the rollout pauses (one lost probe under load is not a fault)
+REPLICA_GRACE_S = 15.0
 BACKOFF_MAX_S = 20.0
 EVIDENCE_CHARS = 6000
 #: exit codes of ``llmops rollout start|resume`` by final status
@@ -97,6 +99,7 @@ class Controller:
     status: str = "running"
     _reader: ArmReader | None = None
     _embedder: Embedder | None = None
+    _down_since: dict[str, float] = field(default_factory=dict)  # replica URL -> first failed probe (monotonic)
 
     @property
     def route(self) -> str:
@@ -195,9 +198,12 @@ class Controller:
         return canary, stable
 
     def _look(self) -> None:
-        down = unreachable(self.spec.replicas)
-        if down:
-            self.pause(f"gateway replica(s) unreachable: {', '.join(down)}")
+        now = time.monotonic()
+        down = set(unreachable(self.spec.replicas))
+        self._down_since = {url: self._down_since.get(url, now) for url in down}
+        lost = sorted(url for url, since in self._down_since.items() if now - since >= REPLICA_GRACE_S)
+        if lost:
+            self.pause(f"gateway replica(s) unreachable for {REPLICA_GRACE_S:.0f} s: {', '.join(lost)}")
             return
         canary, stable = self._arms()
         needs_embedder = self.route_spec.checks.output_drift is not None and self.embedder is not None

@@ -18,6 +18,8 @@ there is one; the request's feedback score (the last feedback record of a reques
 Reading is incremental: each file is remembered by (device, inode) with its offset and first line, so a
 later look reads only the lines appended since. A rotated file keeps its inode under its new name and is
 continued, not re-read; a file that shrank or whose first line changed (replaced) is read from the start.
+Records are counted once per request id, so a log that log shipping copies again (a new inode: rsync, a
+sidecar that rewrites the file) adds only its new requests.
 Only whole lines are consumed; a partial last line waits for its end. Partial or glued lines left by a
 crashed writer are handled by :func:`llmops.gateway.logreader.parse_line`.
 """
@@ -198,6 +200,7 @@ class ArmReader:
         self._requests = _Tail([self._resolve(g) for g in request_globs])
         self._feedback = _Tail([self._resolve(g) for g in feedback_globs])
         self._by_route: dict[str, list[_Obs]] = {}
+        self._ids: set[str] = set()  # request ids read: a file shipped again (a copy, a new inode) counts once
         self._scores: dict[str, float] = {}
         self._windows: dict[tuple[str, float, ArmSelector, ArmSelector], _Window] = {}
 
@@ -213,7 +216,8 @@ class ArmReader:
     def _poll(self) -> None:
         for record in self._requests.records():
             seen = _observe(record)
-            if seen is not None:
+            if seen is not None and seen[1].id not in self._ids:
+                self._ids.add(seen[1].id)
                 self._by_route.setdefault(seen[0], []).append(seen[1])
         for record in self._feedback.records():
             rid, score = record.get("id"), _number(record.get("score"))

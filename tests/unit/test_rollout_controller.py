@@ -17,17 +17,20 @@ from typing import Any
 
 import orjson
 import pytest
+from prometheus_client import generate_latest
 
 from llmops.config.workspace import Workspace, load_workspace
-from llmops.errors import PromotionRefused, RolloutActive
+from llmops.errors import PromotionRefused, RegistryError, RolloutActive
 from llmops.evals.files import load_suite
 from llmops.gitinfo import GitInfo
 from llmops.promotion import promote
 from llmops.prompts.files import load_checked
 from llmops.registry import Registry, connect
+from llmops.registry.rollouts import RolloutStore
 from llmops.release import Release
 from llmops.rollout import service
 from llmops.rollout.controller import RolloutOutcome
+from llmops.rollout.metrics import RolloutExporter
 
 REPO = Path(__file__).resolve().parents[2]
 ROUTE = "triage"
@@ -143,8 +146,8 @@ def weight_writes(registry: Registry, rollout_id: str) -> list[dict[str, int]]:
     return [w["weights"] for w in reversed(found) if w.get("rollout") == rollout_id]
 
 
-def start(s: dict[str, Any], prompt: str, gateway: Gateway, **kw: Any) -> RolloutOutcome:
-    options = service.Options(sleep=gateway.sleep)
+def start(s: dict[str, Any], prompt: str, gateway: Gateway, observer: Any = None, **kw: Any) -> RolloutOutcome:
+    options = service.Options(sleep=gateway.sleep, observer=observer)
     return service.start(s["ws"], ROUTE, adapter=None, prompt=prompt, options=options, **kw)
 
 
@@ -187,7 +190,8 @@ def test_a_good_release_killed_mid_step_resumes_once_per_step_and_reaches_produc
 def test_a_failing_canary_is_aborted_at_once_with_its_evidence(setup: dict[str, Any]) -> None:
     registry: Registry = setup["registry"]
     before = registry.pointers.at_stage(ROUTE, "canary")
-    outcome = start(setup, setup["bad"], Gateway(registry, setup["log"], canary_errors=0.3))
+    exporter = RolloutExporter()
+    outcome = start(setup, setup["bad"], Gateway(registry, setup["log"], canary_errors=0.3), observer=exporter)
     assert outcome.status == "failed" and outcome.exit_code == 1
     assert "error_rate" in outcome.state.reason and outcome.state.history[-1]["step"] == 1
     assert outcome.state.history[-1]["canary_n"] <= 300
@@ -202,6 +206,10 @@ def test_a_failing_canary_is_aborted_at_once_with_its_evidence(setup: dict[str, 
     evidence = json.loads(failed.detail)
     check = next(c for c in evidence["checks"] if c["check"] == "error_rate")
     assert check["verdict"] == "fail" and check["p_value"] <= 0.02 and check["n_canary"] >= 60
+    page = generate_latest(exporter.registry).decode()  # what --metrics-port serves
+    assert 'llmops_rollout_status{route="triage"} 2.0' in page
+    assert 'llmops_rollout_weight{route="triage",target="canary"} 0.0' in page
+    assert 'llmops_rollout_check{check="error_rate",route="triage",verdict="fail"} 1.0' in page
 
 
 def test_too_little_traffic_pauses_and_abort_restores_stable(setup: dict[str, Any], tmp_path: Path) -> None:
@@ -230,3 +238,35 @@ def test_a_release_without_a_passing_eval_record_is_refused_before_any_traffic(s
     assert forced.status == "succeeded"
     moves = [r for r in registry.audit.records(ROUTE) if r.kind == "release" and r.alias == "production"]
     assert moves[0].forced and "hot fix" in moves[0].reason
+
+
+def test_a_registry_that_stops_answering_is_retried_with_backoff(
+    setup: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry: Registry = setup["registry"]
+    gateway = Gateway(registry, setup["log"])
+    real_get = RolloutStore.get
+    outage = {"calls": 0}
+
+    def flaky(self: RolloutStore, rollout_id: str) -> Any:  # the registry drops out during step 2
+        record = real_get(self, rollout_id)
+        if record.state.get("step") == 1 and outage["calls"] < 3:
+            outage["calls"] += 1
+            raise RegistryError("registry is unreachable (GET /health failed)", uri="http://mlflow.internal")
+        return record
+
+    monkeypatch.setattr(RolloutStore, "get", flaky)
+    waits: list[float] = []
+    notes: list[str] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        gateway.sleep(seconds)
+
+    reporter = type("Notes", (), {"note": lambda self, m: notes.append(m), "task": None, "waiting": None})()
+    options = service.Options(sleep=sleep, reporter=reporter)
+    outcome = service.start(setup["ws"], ROUTE, adapter=None, prompt=setup["good"], options=options)
+    assert outcome.status == "succeeded" and outage["calls"] == 3
+    assert sum("registry unavailable" in n for n in notes) == 3
+    assert [w for w in waits if w >= 1.0][:3] == [1.0, 2.0, 4.0]  # backoff doubles while the fault lasts
+    assert [h["step"] for h in outcome.state.history] == [1, 2, 3]

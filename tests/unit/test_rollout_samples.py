@@ -113,7 +113,7 @@ def test_a_second_read_sees_only_new_lines_and_survives_rotation_and_replacement
 def readyz_server() -> Iterator[str]:
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-            self.send_response(200 if self.path == "/readyz" else 404)
+            self.send_response(200 if self.path == "/healthz" else 503)
             self.end_headers()
 
         def log_message(self, *args: Any) -> None:
@@ -127,11 +127,11 @@ def readyz_server() -> Iterator[str]:
     server.server_close()
 
 
-def test_unreachable_lists_replicas_that_do_not_answer_readyz(readyz_server: str) -> None:
+def test_unreachable_lists_replicas_that_do_not_answer_healthz(readyz_server: str) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{s.getsockname()[1]}"  # bound, never listening: connection refused
-        not_ready = f"{readyz_server}/no-such-prefix"
+        not_ready = f"{readyz_server}/no-such-prefix"  # answers 503: a broken replica
         assert unreachable([readyz_server, closed, f"{readyz_server}/", not_ready], timeout_s=1.0) == [
             closed,
             not_ready,
@@ -155,3 +155,16 @@ def test_a_request_counts_against_the_release_unless_the_client_alone_explains_i
     status: int | None, error: str | None, counts: bool
 ) -> None:
     assert failed({"status": status, "error": error}) is counts
+
+
+def test_a_log_shipped_again_as_a_new_file_counts_each_request_once(tmp_path: Path) -> None:
+    shipped = tmp_path / "shared" / "replica-a"
+    write(shipped / "gateway-requests.jsonl", [rec(1), rec(2)])
+    reader = ArmReader(tmp_path, ["shared/*/gateway-requests*.jsonl"])
+    canary, _ = reader.read("support-triage", T0, canary=CANARY, stable=STABLE)
+    assert canary.requests == 2
+    copy = shipped / "gateway-requests.jsonl.tmp"  # rsync: a new file with the old lines and a new one, renamed over
+    copy.write_text((shipped / "gateway-requests.jsonl").read_text() + json.dumps(rec(3)) + "\n")
+    copy.replace(shipped / "gateway-requests.jsonl")
+    canary, _ = reader.read("support-triage", T0, canary=CANARY, stable=STABLE)
+    assert canary.requests == 3
