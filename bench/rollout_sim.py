@@ -18,6 +18,8 @@ Flagger-style rule (the baseline): every 20 canary requests, thresholds on the c
 five; both are shown): error rate <= 2%, p95 <= 1.25 x the stable's p95 measured on 2,000
 requests before the rollout, JSON validity >= 96%; a look with any metric over its threshold is a failed
 check, and the rollout aborts at ``--flagger-threshold`` (2) failed checks (Flagger's ``threshold``).
+``flagger-mid-100`` is the same rule with looser thresholds, halfway between the stable's values and the bad
+canaries' (error 3.5%, p95 x1.15, JSON 94%) over 100 canary requests: what tuning the thresholds buys.
 
 Also a table of canary requests to the abort by effect size and canary share (one step held at a fixed
 share until the abort or ``--cap`` canary requests): median over the aborted runs and the share aborted.
@@ -51,6 +53,9 @@ VALID, INVALID = '{"intent": "billing", "priority": "high"}', '{"intent": "billi
 CONFIDENCE = 0.98
 CHECKS = ChecksSpec(json_validity=JsonValidityCheck())  # error_rate + latency (defaults) + json_validity
 FLAGGER_ERROR, FLAGGER_P95_RATIO, FLAGGER_JSON = 0.02, 1.25, 0.96
+#: a second Flagger-style configuration with thresholds halfway between the stable's values and the bad
+#: canaries' (error 3.5%, p95 x1.15, JSON 94%), read over 100 canary requests: fewer false aborts, slower
+FLAGGER_MID = (0.035, 1.15, 0.94)
 
 
 @dataclass(frozen=True)
@@ -107,19 +112,24 @@ def ours(seed: int, checks: ChecksSpec = CHECKS) -> Judge:
     return judge
 
 
-def flagger(baseline_p95: float, window: int, threshold: int, checks: ChecksSpec = CHECKS) -> Judge:
-    """Thresholds on the canary's last ``window`` requests, for the metrics ``checks`` turns on."""
+def flagger(
+    baseline_p95: float, window: int, threshold: int, checks: ChecksSpec = CHECKS,
+    limits: tuple[float, float, float] = (FLAGGER_ERROR, FLAGGER_P95_RATIO, FLAGGER_JSON),
+) -> Judge:  # fmt: skip
+    """Thresholds (error rate, p95 ratio, JSON share) on the canary's last ``window`` requests, for the metrics
+    ``checks`` turns on."""
     failed = [0]
+    max_error, max_p95_ratio, min_json = limits
 
     def judge(canary: Window, stable: Window, step: StepSpec, elapsed_s: float) -> str | None:
         errors = canary.errors[-window:]
         latencies = canary.latencies[-window:][~errors]
         outputs = canary.outputs[-window:][~errors]
-        bad = checks.error_rate is not None and errors.mean() > FLAGGER_ERROR
+        bad = checks.error_rate is not None and errors.mean() > max_error
         if checks.latency is not None:
-            bad |= len(latencies) == 0 or float(np.percentile(latencies, 95)) > FLAGGER_P95_RATIO * baseline_p95
+            bad |= len(latencies) == 0 or float(np.percentile(latencies, 95)) > max_p95_ratio * baseline_p95
         if checks.json_validity is not None:
-            bad |= len(outputs) == 0 or float(np.mean(outputs == VALID)) < FLAGGER_JSON
+            bad |= len(outputs) == 0 or float(np.mean(outputs == VALID)) < min_json
         failed[0] += bool(bad)
         if failed[0] >= threshold:
             return "fail"
@@ -165,6 +175,7 @@ def judges(seed: int, windows: tuple[int, ...], threshold: int, checks: ChecksSp
     out = {"ours": ours(seed, checks)}
     for window in windows:
         out[f"flagger-{window}"] = flagger(baseline_p95(seed), window, threshold, checks)
+    out["flagger-mid-100"] = flagger(baseline_p95(seed), 100, threshold, checks, FLAGGER_MID)
     return out
 
 

@@ -10,7 +10,7 @@ controller twice, as ``llmops rollout start`` would:
    (400, a missing prompt variable), the error-rate check fails at the first step, and the controller sets the
    canary's weight to 0 and restores the canary pointer at once.
 
-The spec is the demo's own (``.llmops/demo/rollout.yaml``): short steps (30 requests per arm, 3 s) so the demo
+The spec is the demo's own (``.llmops/demo/rollout.yaml``): short steps (20 requests per arm, 3 s) so the demo
 stays quick; ``serving/rollout.yaml`` holds the example's production values.
 """
 
@@ -46,7 +46,7 @@ CONCURRENCY = 8
 
 
 def demo_rollout_spec(gateway_url: str) -> dict[str, object]:
-    step = {"min_duration": "3s", "min_samples": 30, "max_duration": "240s"}
+    step = {"min_duration": "3s", "min_samples": 20, "max_duration": "240s"}
     return {
         "version": 1,
         "request_log": [REQUEST_LOG],
