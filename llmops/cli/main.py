@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +13,7 @@ from typer.core import TyperGroup
 
 from llmops import __version__
 from llmops.cli import adapters as adapters_cli
+from llmops.cli import audit as audit_cli
 from llmops.cli import data as data_cli
 from llmops.cli import evals as evals_cli
 from llmops.cli import finetune as finetune_cli
@@ -31,7 +31,6 @@ from llmops.cli.common import (
     WorkspaceOpt,
     console,
     err_console,
-    iso_utc,
     print_json,
     stdout_to_stderr,
     stop_requested,
@@ -42,9 +41,6 @@ from llmops.cli.render import RichReporter
 from llmops.config.workspace import find_root
 from llmops.doctor import Check, repair_pending, run_checks
 from llmops.errors import LlmopsError, ValidationFailed
-from llmops.names import check_name
-from llmops.registry import connect
-from llmops.registry.audit import settled
 from llmops.registry.backend import MLFLOW_PROCESS_DEFAULTS
 from llmops.scaffold import scaffold
 from llmops.validate import validate_workspace
@@ -97,6 +93,7 @@ app.add_typer(adapters_cli.app, name="adapters")
 app.add_typer(monitor_cli.app, name="monitor")
 app.add_typer(rollout_cli.app, name="rollout")
 app.add_typer(route_cli.app, name="route")
+app.command()(audit_cli.audit)
 app.command()(release_cli.promote)
 app.command()(release_cli.rollback)
 app.command()(retrain_cli.retrain)
@@ -180,75 +177,6 @@ def doctor(
         console().print(table)
     if failed:
         raise typer.Exit(1)
-
-
-@app.command()
-def audit(
-    object_name: Annotated[
-        str | None, typer.Option("--object", help="Only moves of this prompt/adapter/route.")
-    ] = None,
-    limit: Annotated[int, typer.Option(help="Most recent N records.")] = 50,
-    show_all: Annotated[
-        bool,
-        typer.Option(
-            "--all", help="Also list the write-ahead 'pending' record of each move whose outcome is recorded."
-        ),
-    ] = False,
-    as_json: JsonOpt = False,
-    ws_path: WorkspaceOpt = None,
-) -> None:
-    """List alias moves (who, when, what, from, to, why), newest first.
-
-    A move's write-ahead 'pending' record is listed only while no outcome settles it (the move died midway).
-
-    Example: llmops audit --object support-triage
-    Example: llmops audit --json --limit 500
-    """
-    if object_name:
-        check_name(object_name, "object")
-    # hiding settled pending records removes up to one record per move: read enough for `limit` moves
-    records = connect(workspace(ws_path)).audit.records(object_name, limit=limit if show_all else 2 * limit + 1)
-    if not show_all:
-        records = settled(records)[:limit]
-    if as_json:
-        print_json(
-            [
-                {
-                    "record_id": r.record_id,
-                    "when": iso_utc(r.timestamp_ms),
-                    "actor": r.actor,
-                    "kind": r.kind,
-                    "object": r.object,
-                    "alias": r.alias,
-                    "from_version": r.from_version,
-                    "to_version": r.to_version,
-                    "outcome": r.outcome,
-                    "forced": r.forced,
-                    "reason": r.reason or None,
-                    "detail": r.detail or None,
-                    "eval_records": list(r.eval_records),
-                }
-                for r in records
-            ]
-        )
-        return
-    table = Table("when (UTC)", "who", "kind", "object", "alias", "from", "to", "outcome", "reason", "eval records")
-    for r in records:
-        when = datetime.fromtimestamp(r.timestamp_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
-        outcome = r.outcome + (" (forced)" if r.forced else "")
-        table.add_row(
-            when,
-            r.actor,
-            r.kind,
-            r.object,
-            r.alias,
-            r.from_version or "-",
-            r.to_version or "-",
-            outcome,
-            r.reason or "-",
-            ",".join(r.eval_records) or "-",
-        )
-    console().print(table if records else "no audit records")
 
 
 @app.command()

@@ -9,11 +9,13 @@ every machine that shares the registry sees the same history.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
+from llmops.errors import LlmopsError
 from llmops.registry.backend import Store
 from llmops.registry.tags import AUDIT_PREFIX as _PREFIX
 
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     pass
 
 AUDIT_EXPERIMENT = "llmops-audit"
+_SAFE = re.compile(r"[\w@.+\-() ]{1,200}")
 
 
 @dataclass(frozen=True)
@@ -85,17 +88,34 @@ class AuditStore(Store):
             self._client.set_terminated(run.info.run_id, "FINISHED", end_time=record.timestamp_ms)
         return AuditRecord(**{**asdict(record), "record_id": run.info.run_id})
 
-    def records(self, object_name: str | None = None, limit: int = 200) -> list[AuditRecord]:
-        """Records, newest first, optionally only those about ``object_name``."""
+    def records(
+        self, object_name: str | None = None, limit: int = 200, *, actor: str | None = None, kind: str | None = None,
+        since_ms: int | None = None, until_ms: int | None = None,
+    ) -> list[AuditRecord]:  # fmt: skip
+        """Records, newest first, optionally only those about ``object_name``, by ``actor``, of ``kind``
+        (``prompt``, ``adapter``, ``release``, ``weights``, ``rollout``), written in ``[since_ms, until_ms)``."""
         experiment = self._backend.experiment_id(AUDIT_EXPERIMENT)
         if experiment is None:
             return []
-        filt = f"tags.`{_PREFIX}object` = '{object_name}'" if object_name else ""
+        clauses = [f"tags.`{_PREFIX}{key}` = '{_literal(key, value)}'"
+                   for key, value in (("object", object_name), ("actor", actor), ("kind", kind)) if value]  # fmt: skip
+        if since_ms is not None:
+            clauses.append(f"attributes.start_time >= {int(since_ms)}")
+        if until_ms is not None:
+            clauses.append(f"attributes.start_time < {int(until_ms)}")
         with self._backend.call("cannot read the audit log"):
             runs = self._client.search_runs(
-                [experiment], filter_string=filt, max_results=limit, order_by=["attributes.start_time DESC"]
-            )
+                [experiment], filter_string=" and ".join(clauses), max_results=limit,
+                order_by=["attributes.start_time DESC"],
+            )  # fmt: skip
         return [AuditRecord.from_tags(dict(r.data.tags), r.info.run_id) for r in runs]
+
+
+def _literal(key: str, value: str) -> str:
+    """``value`` as a filter literal; LlmopsError for characters a filter string cannot carry safely."""
+    if not _SAFE.fullmatch(value):
+        raise LlmopsError(f"--{key} {value!r}: only letters, digits, spaces and @ . _ + - ( ) are allowed")
+    return value
 
 
 def _move(record: AuditRecord) -> tuple[str, str, str, str | None, str | None]:
