@@ -78,6 +78,11 @@ class Workspace:
     def asset_dir(self, kind: str) -> Path:
         return self.root / kind
 
+    def shown(self, path: Path) -> str:
+        """``path`` as messages show it: relative to the workspace root when inside it, else as given."""
+        resolved = path.resolve()
+        return resolved.relative_to(self.root).as_posix() if resolved.is_relative_to(self.root) else str(path)
+
     @property
     def models_dir(self) -> Path:
         return self.home / "models"

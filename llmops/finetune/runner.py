@@ -95,11 +95,6 @@ def _is_main_process() -> bool:
     return os.environ.get("RANK", "0") == "0"
 
 
-def _shown(ws: Workspace, path: Path) -> str:
-    resolved = path.resolve()
-    return resolved.relative_to(ws.root).as_posix() if resolved.is_relative_to(ws.root) else str(path)
-
-
 def _without(examples: list[Example], lines: set[int]) -> list[Example]:
     return [e for e in examples if e.line not in lines]
 
@@ -110,13 +105,13 @@ def prepare(
     """Every check, cheapest first; raises before any training work when an input is unusable."""
     from transformers import AutoTokenizer
 
-    shown = _shown(ws, job_path)
+    shown = ws.shown(job_path)
     job = load_job(job_path, display=shown)
     if options.init_adapter is not None:
         job = job.model_copy(update={"init_adapter": options.init_adapter})
     paths = job.data_paths(ws.root)
-    train_rows = read_rows(paths["train"], display=_shown(ws, paths["train"]))
-    eval_rows = read_rows(paths["eval"], display=_shown(ws, paths["eval"])) if "eval" in paths else None
+    train_rows = read_rows(paths["train"], display=ws.shown(paths["train"]))
+    eval_rows = read_rows(paths["eval"], display=ws.shown(paths["eval"])) if "eval" in paths else None
     kinds = train_rows.kinds | (eval_rows.kinds if eval_rows else set())
     if "prompt" in kinds and not job.prompt:
         raise ConfigError.at(shown, "the data holds prompt rows: set `prompt:` to a prompt version", field="prompt")
@@ -134,7 +129,7 @@ def prepare(
     train_examples = build_examples(train_rows, tokenizer, spec, version)
     eval_examples = build_examples(eval_rows, tokenizer, spec, version) if eval_rows else []
     test_path = job.test_path(ws.root)
-    test_rows = read_rows(test_path, display=_shown(ws, test_path)) if test_path else None
+    test_rows = read_rows(test_path, display=ws.shown(test_path)) if test_path else None
     report = check_data(
         train_rows, train_examples, eval_rows, eval_examples, max_seq_len=job.training.max_seq_len, test_rows=test_rows
     )

@@ -90,9 +90,8 @@ class RouteManager:
         self.state_interval_s = state_interval_s
         self.states = StateTracker()
         self._on_state_error = on_state_error
-        self._writes: dict[
-            str, int
-        ] = {}  # route -> local weight writes begun + ended (a read overlapping one is stale)
+        # route -> local weight writes begun + ended: a state read that overlapped one may be stale
+        self._writes: dict[str, int] = {}
         self._state_task: asyncio.Task[None] | None = None
 
     # -- reading ------------------------------------------------------------------------------

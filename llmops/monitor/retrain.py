@@ -107,11 +107,6 @@ class _Source:
     set_at: float
 
 
-def _shown(ws: Workspace, path: Path) -> str:
-    resolved = path.resolve()
-    return resolved.relative_to(ws.root).as_posix() if resolved.is_relative_to(ws.root) else str(path)
-
-
 def _serving(registry: Registry, route: str) -> tuple[ResolvedRelease, float | None]:
     """The resolved release of the route's first target and when its stage pointer was last moved (None: unknown)."""
     target = route_spec(registry.ws, route, needed_by="llmops retrain").targets[0]
@@ -129,7 +124,7 @@ def _find_job(ws: Workspace, adapter: AdapterVersionInfo) -> Path:
     found: list[Path] = []
     for path in sorted((ws.asset_dir("finetune")).glob("*.y*ml")):
         try:
-            job = load_job(path, display=_shown(ws, path))
+            job = load_job(path, display=ws.shown(path))
         except LlmopsError:
             continue
         if job.adapter == adapter.name:
@@ -143,7 +138,7 @@ def _find_job(ws: Workspace, adapter: AdapterVersionInfo) -> Path:
     exact = [p for p in found if file_sha256(p) == adapter.tags.get(tags.JOB_SPEC_SHA256)]
     if len(exact) == 1 or len(found) == 1:
         return (exact or found)[0]
-    names = ", ".join(_shown(ws, p) for p in found)
+    names = ", ".join(ws.shown(p) for p in found)
     raise ConfigError.at("finetune/", f"several jobs register adapter {adapter.name} ({names}): pass --job PATH")
 
 
@@ -155,7 +150,7 @@ def _source(registry: Registry, route: str, job: Path | None) -> _Source:
         )
     ws = registry.ws
     path = (job if job.is_absolute() else ws.root / job) if job is not None else _find_job(ws, serving.adapter)
-    spec = load_job(path, display=_shown(ws, path))
+    spec = load_job(path, display=ws.shown(path))
     return _Source(serving, serving.adapter, path, spec, set_at or serving.adapter.created_ms / 1000)
 
 
@@ -171,7 +166,7 @@ def _route_suites(ws: Workspace, route: str) -> list[tuple[Path, bool, list[dict
 
 def _held_out_rows(ws: Workspace, job: FinetuneJob) -> list[Row]:
     paths = [p for p in (job.data_paths(ws.root).get("eval"), job.test_path(ws.root)) if p is not None]
-    return [row for p in paths for row in read_rows(p, display=_shown(ws, p)).rows]
+    return [row for p in paths for row in read_rows(p, display=ws.shown(p)).rows]
 
 
 def _log_paths(ws: Workspace, spec: MonitorFile | None) -> tuple[str, str]:
@@ -199,7 +194,7 @@ def _write_job(ws: Workspace, src: _Source, data: RetrainDataset, cluster: bool)
     )
     path = train.parent / f"{job_name(src.job_path)}-retrain.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
-    load_job(path, display=_shown(ws, path))  # the derived job is schema-checked before anything starts
+    load_job(path, display=ws.shown(path))  # the derived job is schema-checked before anything starts
     return stored, path
 
 
@@ -210,7 +205,7 @@ def _train(
     """(the registered version, its fine-tune run id, the cluster job id or None)."""
     if cluster is None:
         launcher = LocalLauncher(ws, reporter)
-        launcher.submit(LaunchRequest(ws.root, _shown(ws, job_path), options))
+        launcher.submit(LaunchRequest(ws.root, ws.shown(job_path), options))
         outcome = launcher.outcome
         if outcome is None or outcome.adapter is None or outcome.run_id is None:
             raise LlmopsError(f"the retrain job {job_path.name} registered no adapter")
@@ -250,12 +245,12 @@ def _evaluate(
             run = run_eval(ws, path, options, reporter=reporter)
         except LlmopsError as exc:
             reporter.note(f"suite {suite.name}: the eval could not run: {exc}")
-            out.append(EvalVerdict(suite.name, _shown(ws, path), "error", detail=str(exc)))
+            out.append(EvalVerdict(suite.name, ws.shown(path), "error", detail=str(exc)))
             continue
         verdict = "pass" if run.outcome.passed else "fail"
         failed = ", ".join(g.line() for g in run.outcome.gates if not g.passed)
         reporter.note(f"suite {suite.name}: {verdict}" + (f" (failed gates: {failed})" if failed else ""))
-        out.append(EvalVerdict(suite.name, _shown(ws, path), verdict, run.record_id, failed))
+        out.append(EvalVerdict(suite.name, ws.shown(path), verdict, run.record_id, failed))
     return out
 
 
@@ -278,7 +273,7 @@ def retrain(
     if trigger is not None and registry.runs.find(trigger) is None:
         raise NotFoundError(f"trigger run {trigger} not found in the registry")
     src = _source(registry, route, job)
-    reporter.note(f"route {route} serves {src.serving.label()}; job {_shown(ws, src.job_path)}")
+    reporter.note(f"route {route} serves {src.serving.label()}; job {ws.shown(src.job_path)}")
     suites = _route_suites(ws, route)
     held_out = held_out_inputs(_held_out_rows(ws, src.job), [c for _, _, cases in suites for c in cases])
     train_path = src.job.data_paths(ws.root)["train"]
@@ -288,7 +283,7 @@ def retrain(
         route=route,
         request_log=request_log,
         feedback_log=feedback_log,
-        original=read_rows(train_path, display=_shown(ws, train_path)),
+        original=read_rows(train_path, display=ws.shown(train_path)),
         held_out=held_out,
         since=start,
         until=time.time(),
@@ -313,7 +308,7 @@ def retrain(
                               {tags.KIND: tags.KIND_RETRAIN, **lineage})  # fmt: skip
     lineage[tags.RETRAIN_RUN] = run.run_id
     try:
-        run.log_params({"route": route, "job": _shown(ws, src.job_path), "init_adapter": src.adapter.ref,
+        run.log_params({"route": route, "job": ws.shown(src.job_path), "init_adapter": src.adapter.ref,
                         **{f"rows.{k}": v for k, v in counts.items() if not isinstance(v, dict)},
                         **{f"dropped.{k}": v for k, v in counts["dropped"].items()}})  # fmt: skip
         run.log_file(stored, "dataset")
@@ -351,7 +346,7 @@ def retrain(
     return RetrainResult(
         route=route,
         serving=src.serving.label(),
-        job=_shown(ws, src.job_path),
+        job=ws.shown(src.job_path),
         dataset=str(stored),
         fingerprint=data.fingerprint,
         counts=counts,

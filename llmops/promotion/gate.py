@@ -71,17 +71,13 @@ def gated_release(registry: Registry, route: str, adapter: str | None, prompt: s
     return registry.resolve(wanted)
 
 
-def _rel(ws: Workspace, path: Path) -> str:
-    return path.relative_to(ws.root).as_posix() if path.is_relative_to(ws.root) else str(path)
-
-
 def passing_records(registry: Registry, route: str, release: ResolvedRelease) -> list[str]:
     """Eval record ids proving ``release`` passed every required suite of ``route``; else PromotionRefused."""
     ws = registry.ws
     everything = _required(ws)
     mine = [r for r in everything if r.suite.target.route == route]
     if not mine:
-        others = sorted({f"{r.suite.target.route} ({_rel(ws, r.path)})" for r in everything if r.suite.target.route})
+        others = sorted({f"{r.suite.target.route} ({ws.shown(r.path)})" for r in everything if r.suite.target.route})
         found = f"required suites target: {', '.join(others)}" if others else "there is no required suite at all"
         raise PromotionRefused(
             f"no required eval suite in evals/ targets route {route!r} ({found}); check the route name, "
@@ -95,7 +91,7 @@ def passing_records(registry: Registry, route: str, release: ResolvedRelease) ->
         if exact:
             ids.append(exact[0].run_id)
             continue
-        missing.append(_rel(ws, req.path))
+        missing.append(ws.shown(req.path))
         same_refs = (release.release.adapter, release.release.prompt)
         near += [r.run_id for r in passed if (r.release.adapter, r.release.prompt) == same_refs]
     if missing:

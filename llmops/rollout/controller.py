@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from llmops.config.rollout import RolloutFile, RouteRollout
 from llmops.config.workspace import Workspace
-from llmops.errors import LeaseLost, RegistryError
+from llmops.errors import RegistryError
 from llmops.events import SILENT, Reporter
 from llmops.monitor.embeddings import Embedder
 from llmops.promotion import promote, restore_stage
@@ -55,11 +55,6 @@ class Observer(Protocol):
     """Told about every look and transition (the CLI renders it; the exporter turns it into gauges)."""
 
     def update(self, rollout_id: str, status: str, state: RolloutState) -> None: ...
-
-
-class _NoObserver:
-    def update(self, rollout_id: str, status: str, state: RolloutState) -> None:
-        return None
 
 
 @dataclass(frozen=True)
@@ -93,7 +88,7 @@ class Controller:
     state: RolloutState
     lease: Lease
     reporter: Reporter = SILENT
-    observer: Observer = field(default_factory=_NoObserver)
+    observer: Observer | None = None
     embedder: Callable[[], Embedder] | None = None
     sleep: Callable[[float], None] = time.sleep
     status: str = "running"
@@ -108,7 +103,8 @@ class Controller:
     # -- persistence -----------------------------------------------------------------------------
     def save(self) -> None:
         self.registry.rollouts.update(self.rollout_id, status=self.status, state=self.state.to_dict())
-        self.observer.update(self.rollout_id, self.status, self.state)
+        if self.observer is not None:
+            self.observer.update(self.rollout_id, self.status, self.state)
 
     def audit(self, outcome: str, reason: str, detail: str = "") -> None:
         self.registry.audit.append(
@@ -125,11 +121,9 @@ class Controller:
         backoff = 1.0
         while self.status == "running":
             try:
-                self.lease.renew()
+                self.lease.renew()  # LeaseLost (not a RegistryError) ends the run: `resume` continues
                 self.advance()
                 backoff = 1.0
-            except LeaseLost:
-                raise
             except RegistryError as exc:
                 self.reporter.note(f"registry unavailable ({exc}); retrying in {backoff:.0f} s")
                 self.sleep(backoff)
@@ -189,7 +183,7 @@ class Controller:
         if self._reader is None:
             self._reader = ArmReader(self.ws.home, self.spec.request_log, self.spec.feedback_log)
         s = self.state
-        canary_sel = ArmSelector(s.canary_target, _label(s.adapter), _label(s.prompt))
+        canary_sel = ArmSelector(s.canary_target, s.adapter, s.prompt)  # exact refs read as the log's labels
         stable_sel = ArmSelector(s.stable_target, s.stable_adapter, s.stable_prompt)
         canary, stable = self._reader.read(self.route, s.step_started_at, canary=canary_sel, stable=stable_sel)
         if s.current.weight >= 100 and len(s.step_starts) >= 2:
@@ -206,9 +200,8 @@ class Controller:
             self.pause(f"gateway replica(s) unreachable for {REPLICA_GRACE_S:.0f} s: {', '.join(lost)}")
             return
         canary, stable = self._arms()
-        needs_embedder = self.route_spec.checks.output_drift is not None and self.embedder is not None
-        if needs_embedder and self._embedder is None and self.embedder is not None:
-            self._embedder = self.embedder()
+        if self.route_spec.checks.output_drift is not None and self._embedder is None and self.embedder is not None:
+            self._embedder = self.embedder()  # loaded once, at the first look that needs it
         step = self.state.current
         results = analyse(self.route_spec.checks, canary, stable, confidence=self.route_spec.confidence,
                           min_samples=step.min_samples, embedder=self._embedder)  # fmt: skip
@@ -270,23 +263,20 @@ class Controller:
     def _finish(self, status: str) -> None:
         s = self.state
         stable_only = s.weights(canary=0)
+        verdict = "pass" if status == "succeeded" else "fail"
         self.registry.routes.set_weights(self.route, stable_only, actor=s.actor, rollout=self.rollout_id,
-                                         reason=f"rollout {self.rollout_id} {status}", force=True)  # fmt: skip
+                                         reason=f"rollout {self.rollout_id} {status}",
+                                         evidence=evidence(s, verdict))  # fmt: skip
         if status != "succeeded":
             back = s.previous_canary if s.previous_canary is not None else s.stable_version
             restore_stage(self.ws, self.route, "canary", back, reason=f"rollout {self.rollout_id} {status}",
                           actor_name=s.actor)  # fmt: skip
         self.registry.routes.set_rollout(self.route, None)
-        self.audit(status, s.reason, evidence(s, "pass" if status == "succeeded" else "fail"))
+        self.audit(status, s.reason, evidence(s, verdict))
         s.phase = "done"
         self.status = status
         self.save()
         self.reporter.note(f"rollout {status}: {s.reason}")
-
-
-def _label(ref: str | None) -> str | None:
-    """The request log's label of an exact ref (``NAME/VERSION``), as the gateway writes it."""
-    return ref
 
 
 def _brief(result: CheckResult) -> str:

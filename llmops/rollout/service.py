@@ -15,7 +15,7 @@ from pathlib import Path
 from llmops.config.gateway import load_gateway_file
 from llmops.config.rollout import RolloutFile, RouteRollout, StepSpec, load_rollout_file, parse_steps, rollout_arms
 from llmops.config.workspace import Workspace
-from llmops.errors import ConfigError, LlmopsError, NotFoundError, PromotionRefused, RolloutActive
+from llmops.errors import ConfigError, LeaseHeld, LlmopsError, NotFoundError, PromotionRefused, RolloutActive
 from llmops.events import SILENT, Reporter
 from llmops.gitinfo import actor
 from llmops.monitor.embeddings import Embedder
@@ -24,7 +24,7 @@ from llmops.registry import Registry, connect
 from llmops.registry.lease import Lease, LeaseInfo
 from llmops.registry.rollouts import RolloutRecord
 from llmops.registry.routestate import RouteState
-from llmops.rollout.controller import LEASE_TTL_S, Controller, Observer, RolloutOutcome, _NoObserver, lease_key
+from llmops.rollout.controller import LEASE_TTL_S, Controller, Observer, RolloutOutcome, lease_key
 from llmops.rollout.state import RolloutState, Step
 
 ROLLOUT_FILE = "serving/rollout.yaml"
@@ -49,24 +49,18 @@ def _spec(ws: Workspace, route: str, options: Options) -> tuple[RolloutFile, Rou
         raise ConfigError.at(
             str(path), "no rollout spec: write serving/rollout.yaml (see README, 'Roll out a release')"
         )
-    spec = load_rollout_file(path, display=_shown(ws, path))
+    spec = load_rollout_file(path, display=ws.shown(path))
     if route not in spec.routes:
         known = ", ".join(sorted(spec.routes))
-        raise ConfigError.at(_shown(ws, path), f"no rollout spec for route {route!r} (routes: {known})", field="routes")
+        raise ConfigError.at(ws.shown(path), f"no rollout spec for route {route!r} (routes: {known})", field="routes")
     if options.interval_s is not None:
         spec = spec.model_copy(update={"interval_s": options.interval_s})
     return spec, spec.routes[route]
 
 
-def _shown(ws: Workspace, path: Path) -> str:
-    return path.relative_to(ws.root).as_posix() if path.is_relative_to(ws.root) else str(path)
-
-
 def _take_lease(registry: Registry, route: str, holder: str) -> Lease:
     got = registry.leases.try_acquire(lease_key(route), holder, LEASE_TTL_S)
     if isinstance(got, LeaseInfo):
-        from llmops.errors import LeaseHeld
-
         left = max(got.expires_at - time.time(), 0.0)
         raise LeaseHeld(
             f"a rollout controller already runs for route {route}: {got.describe()}; its lease expires in "
@@ -82,7 +76,7 @@ def _controller(
 ) -> Controller:  # fmt: skip
     return Controller(
         ws=ws, registry=registry, spec=spec, route_spec=route_spec, rollout_id=record.rollout_id, state=state,
-        lease=lease, reporter=options.reporter, observer=options.observer or _NoObserver(),
+        lease=lease, reporter=options.reporter, observer=options.observer,
         embedder=options.embedder, sleep=options.sleep,
     )  # fmt: skip
 
