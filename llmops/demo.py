@@ -27,6 +27,7 @@ from pathlib import Path
 from llmops.config.workspace import Workspace
 from llmops.demo_monitor import MonitorDemo, monitor_production
 from llmops.demo_rollout import RolloutDemo, canary_requests, roll_out
+from llmops.demo_trace import TracedAnswer, trace_answers
 from llmops.demo_traffic import DemoGateway, send_traffic, start_gateway
 from llmops.engine.local import PendingEngine, launched_engine
 from llmops.errors import LlmopsError, PromotionRefused
@@ -74,6 +75,7 @@ class DemoResult:
     audit: list[AuditRecord] = field(default_factory=list)  # the route's recent moves, each once (settled)
     monitoring: MonitorDemo | None = None  # the monitoring step's runs and trigger
     rollouts: RolloutDemo | None = None  # the rollout step's two rollouts
+    traces: list[TracedAnswer] = field(default_factory=list)  # a canary and a production answer, traced
     engine_url: str = ""
     gateway_url: str = ""
     tracking_uri: str = ""
@@ -316,6 +318,19 @@ def _audit(st: DemoState) -> StepResult:
     return StepResult("audit trail", "done", f"{len(st.result.audit)} recent record(s) for {ROUTE}")
 
 
+def _trace(st: DemoState) -> StepResult:
+    logs = st.ws.logs_dir
+    traced = trace_answers(
+        st.registry, [logs / "demo-gateway-requests.jsonl"], [logs / "demo-feedback.jsonl"], st.adapters["good"],
+        st.prompt,
+    )  # fmt: skip
+    st.result.traces = traced
+    shown = ", ".join(
+        f"{t.target} {t.request_id[:8]}… ({t.approvals} approvals, {t.datasets} datasets)" for t in traced
+    )
+    return StepResult("trace answers", "done", f"whole chain, no gaps: {shown}")
+
+
 STEPS: tuple[Callable[[DemoState], StepResult], ...] = (_bootstrap, _prompts, _finetune)
 SERVED_STEPS: tuple[Callable[[DemoState], StepResult], ...] = (
     _evaluate,
@@ -323,6 +338,7 @@ SERVED_STEPS: tuple[Callable[[DemoState], StepResult], ...] = (
     _rollout,
     _monitor,
     _audit,
+    _trace,
 )
 
 

@@ -12,6 +12,7 @@ non-zero; the gateway maps the tree to HTTP status codes in a single place.
     ├── InvalidNameError         a prompt/adapter/route name outside ``[a-z0-9][a-z0-9._-]{0,63}``
     ├── RegistryError            the MLflow registry is unreachable or refused an operation (uri, credentials redacted)
     │   └── NotFoundError        a prompt, adapter, version or alias does not exist
+    │       └── NoReleaseAtStage    ``llmops report``: the route has no release at that stage (route, stage); exit 1
     ├── PromptError              a prompt spec or reference is unusable (prompt name, version)
     │   ├── TemplateSecurityError   a template reaches for unsafe attributes (file, line)
     │   └── RenderError             a variable is missing or invalid, or output is too large
@@ -118,6 +119,17 @@ class RegistryError(LlmopsError):
 
 class NotFoundError(RegistryError):
     """A prompt, adapter, version or alias does not exist in the registry."""
+
+
+class NoReleaseAtStage(NotFoundError):
+    """A route has no release at the stage asked for (nothing to document or trace); exit 1."""
+
+    exit_code = 1
+
+    def __init__(self, route: str, stage: str, hint: str = "") -> None:
+        super().__init__(f"route {route} has no release at stage {stage}" + (f": {hint}" if hint else ""))
+        self.route = route
+        self.stage = stage
 
 
 class PromptError(LlmopsError):

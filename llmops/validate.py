@@ -8,7 +8,7 @@ from pathlib import Path
 from llmops.config.gateway import GatewayFile, load_gateway_file
 from llmops.config.monitor import load_monitor_file
 from llmops.config.rollout import CAPTURE_CHECKS, RolloutFile, rollout_arms
-from llmops.config.workspace import CONFIG_FILE, WorkspaceFile
+from llmops.config.workspace import CONFIG_FILE, MIN_LOG_RETENTION_DAYS, WorkspaceFile
 from llmops.config.yamlio import LineIndex, check_model_file, line_of, load_model, parse_yaml
 from llmops.errors import ConfigError, Problem
 from llmops.evals.files import check_suite_file
@@ -142,3 +142,18 @@ def validate_workspace(root: Path) -> tuple[int, list[Problem]]:
             checked += 1
             problems.extend(checker(path, path.relative_to(root).as_posix()))
     return checked, problems
+
+
+def workspace_warnings(root: Path) -> list[Problem]:
+    """What is valid but unwise (``llmops validate`` prints it and still succeeds): request logs kept for
+    less than six months, which the EU AI Act asks deployers to keep (Art. 26(6), Art. 19)."""
+    cfg = root / CONFIG_FILE
+    if not cfg.is_file():
+        return []
+    spec, _problems, lines = check_model_file(WorkspaceFile, cfg, display=CONFIG_FILE)
+    if spec is None or spec.retention.request_logs_days >= MIN_LOG_RETENTION_DAYS:
+        return []
+    loc = ("retention", "request_logs_days")
+    message = (f"request logs are kept {spec.retention.request_logs_days} days; the EU AI Act asks deployers to keep "
+               f"them at least six months ({MIN_LOG_RETENTION_DAYS} days, Art. 26(6) and 19)")  # fmt: skip
+    return [Problem(CONFIG_FILE, message, field=".".join(loc), line=line_of(lines, loc))]

@@ -4,7 +4,7 @@ Every path that moves something writes a record: ``promote``/``rollback`` (kind 
 and prompt alias moves of the same promotion, kinds ``adapter`` and ``prompt``), ``prompts promote``
 (``prompt``), ``PUT /admin/routes`` and ``llmops route weights`` (``weights``), and ``llmops rollout``
 (``rollout``: started, paused, succeeded, failed, aborted, with its evidence, and the ``weights`` and
-``release`` moves it made).
+``release`` moves it made). ``llmops logs prune`` adds one ``retention`` record per object it pruned.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from llmops.registry.audit import AuditRecord, settled
 
 FIELDS = ("record_id", "when", "actor", "kind", "object", "alias", "from_version", "to_version", "outcome", "forced",
           "reason", "detail", "eval_records")  # fmt: skip
-KINDS = ("prompt", "adapter", "release", "weights", "rollout")
+KINDS = ("prompt", "adapter", "release", "weights", "rollout", "retention")
 
 
 def as_row(r: AuditRecord) -> dict[str, Any]:

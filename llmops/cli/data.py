@@ -1,4 +1,5 @@
-"""``llmops data …``: check fine-tuning data before any GPU time is spent on it."""
+"""``llmops data …``: check fine-tuning data before any GPU time is spent on it; list, show and pull the
+versioned datasets the registry stores (:mod:`llmops.registry.datasets`)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,21 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from llmops.cli.common import WorkspaceOpt, console, workspace
+from llmops.cli.common import JsonOpt, WorkspaceOpt, console, err_console, iso_utc, print_json, workspace
 from llmops.config.workspace import Workspace
+from llmops.errors import IntegrityError, LlmopsError, NotFoundError
 from llmops.finetune.dataset import build_examples, check_tokenizer
 from llmops.finetune.rows import read_rows
 from llmops.finetune.validation import check_data
 from llmops.models.base import available_without_building, resolve_base
 from llmops.prompts.spec import PromptSpec, load_spec
 from llmops.registry import connect
+from llmops.registry.datasets import DatasetInfo
 
 app = typer.Typer(
-    help="Fine-tuning data: validate JSONL files (schema, lengths, duplicates, overlap, PII).", no_args_is_help=True
+    help="Fine-tuning data: validate JSONL files (schema, lengths, duplicates, overlap, PII); list, show and pull "
+    "the datasets stored in the registry.",
+    no_args_is_help=True,
 )
 
 #: warnings listed one by one before the rest is summarised
@@ -107,3 +112,110 @@ def validate(
         )
         raise typer.Exit(1)
     out.print("[green]ok[/green] no warnings")
+
+
+def _as_dict(info: DatasetInfo, used_by: list[str] | None = None) -> dict[str, object]:
+    data: dict[str, object] = {
+        "fingerprint": info.fingerprint,
+        "name": info.name,
+        "kind": info.kind,
+        "rows": info.rows,
+        "source": info.source,
+        "files": [{"name": f.name, "sha256": f.sha256, "bytes": f.bytes} for f in info.files],
+        "validation": info.validation,
+        "run_id": info.run_id,
+        "artifact_uri": info.artifact_uri,
+        "created": iso_utc(info.created_ms),
+    }
+    if used_by is not None:
+        data["adapter_versions"] = used_by
+    return data
+
+
+def _fail(exc: LlmopsError) -> typer.Exit:
+    """Print ``exc`` as the CLI prints errors and exit 1 (a missing or altered dataset is a plain failure)."""
+    err_console().print("[red]error:[/red] ", end="")
+    err_console().print(str(exc), markup=False, soft_wrap=True)
+    return typer.Exit(1)
+
+
+@app.command("list")
+def list_datasets(
+    kind: Annotated[
+        str | None, typer.Option(help="Only datasets of this kind: training, eval, eval-cases or retrain.")
+    ] = None,
+    json_out: JsonOpt = False,
+    ws_path: WorkspaceOpt = None,
+) -> None:
+    """List the datasets stored in the registry, newest first: fingerprint, kind, name, rows, files, source.
+
+    Example: llmops data list --kind training
+    """
+    found = connect(workspace(ws_path)).datasets.list(kind)
+    if json_out:
+        print_json([_as_dict(i) for i in found])
+        return
+    table = Table("fingerprint", "kind", "name", "rows", "files", "source", "created (UTC)")
+    for i in found:
+        created = (iso_utc(i.created_ms) or "-").replace("T", " ")[:19]
+        table.add_row(i.fingerprint[:12], i.kind, i.name, str(i.rows), str(len(i.files)), i.source, created)
+    console().print(table if found else "no datasets stored" + (f" of kind {kind}" if kind else ""))
+
+
+@app.command()
+def show(
+    fingerprint: Annotated[str, typer.Argument(help="Dataset fingerprint (or a unique prefix of 8+ hex digits).")],
+    json_out: JsonOpt = False,
+    ws_path: WorkspaceOpt = None,
+) -> None:
+    """Show a stored dataset: every field, its files with sha256 and size, the validation summary and the
+    adapter versions trained on it.
+
+    Example: llmops data show 3f2a9c1b7d4e
+    """
+    registry = connect(workspace(ws_path))
+    try:
+        info = registry.datasets.get(fingerprint)
+    except NotFoundError as exc:
+        raise _fail(exc) from exc
+    used_by = registry.datasets.used_by(info.fingerprint)
+    if json_out:
+        print_json(_as_dict(info, used_by))
+        return
+    out = console()
+    for label, value in (("fingerprint", info.fingerprint), ("name", info.name), ("kind", info.kind),
+                         ("rows", str(info.rows)), ("source", info.source or "-"),
+                         ("created", iso_utc(info.created_ms) or "-"), ("run", info.run_id),
+                         ("artifacts", info.artifact_uri)):  # fmt: skip
+        out.print(f"{label + ':':<13}{value}", markup=False, soft_wrap=True)
+    table = Table("file", "sha256", "bytes")
+    for f in info.files:
+        table.add_row(f.name, f.sha256, str(f.bytes))
+    out.print(table)
+    checks = ", ".join(f"{k} {v}" for k, v in info.validation.items()) or "not recorded"
+    out.print(f"validation:  {checks}", markup=False, soft_wrap=True)
+    out.print(f"adapters:    {', '.join(used_by) or 'none trained on it'}", markup=False, soft_wrap=True)
+    out.print(f"pull:        llmops data pull {info.fingerprint[:12]} -o DIR", markup=False, soft_wrap=True)
+
+
+@app.command()
+def pull(
+    fingerprint: Annotated[str, typer.Argument(help="Dataset fingerprint (or a unique prefix of 8+ hex digits).")],
+    out_dir: Annotated[Path, typer.Option("--output", "-o", help="Folder to write the files into.")],
+    force: Annotated[bool, typer.Option(help="Overwrite different files of the same name in the folder.")] = False,
+    ws_path: WorkspaceOpt = None,
+) -> None:
+    """Restore a stored dataset's files byte for byte under their original names, each sha256-checked first.
+
+    An unknown fingerprint or an altered stored file writes nothing and exits 1.
+
+    Example: llmops data pull 3f2a9c1b7d4e -o restored/
+    """
+    registry = connect(workspace(ws_path))
+    try:
+        written = registry.datasets.pull(fingerprint, out_dir, force=force)
+    except (NotFoundError, IntegrityError) as exc:
+        raise _fail(exc) from exc
+    out = console()
+    for path in written:
+        out.print(f"wrote {path} (sha256 verified)", markup=False, soft_wrap=True)

@@ -66,8 +66,19 @@ def print_summary(out: Console, result: DemoResult) -> None:
     out.print(f"demo finished in {result.seconds:.0f} s")
 
 
+def print_traces(out: Console, result: DemoResult) -> None:
+    for t in result.traces:
+        out.print(
+            f"  trace an answer of the {t.target} target ({t.stage or 'no stage'}: {t.release}): "
+            f"llmops trace {t.request_id}   digest {t.digest[:16]}…",
+            markup=False,
+            highlight=False,
+        )
+
+
 def print_result(out: Console, result: DemoResult) -> None:
     print_audit(out, result)
+    print_traces(out, result)
     print_summary(out, result)
 
 

@@ -32,6 +32,14 @@ def run(
         str | None, typer.Option(help="Adapter to evaluate (NAME/VERSION, NAME@alias, or 'none').")
     ] = None,
     prompt: Annotated[str | None, typer.Option(help="Prompt version to evaluate (NAME/VERSION or NAME@alias).")] = None,
+    prompt_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Prompt file to evaluate as a draft (not registered; no eval record, reports only).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
     limit: Annotated[
         int | None, typer.Option(help="Only the first N cases (the record then never counts for promotion).")
     ] = None,
@@ -57,7 +65,10 @@ def run(
     Exit code: 0 every gate passed, 1 a gate failed, 2 an error (nothing scored).
 
     Example: llmops eval run evals/support-triage.yaml --candidate support-triage/1 -o reports/
+    Example: llmops eval run evals/support-triage.yaml --prompt-file prompts/support-triage.yaml -o reports/
     """
+    if prompt and prompt_file:
+        raise typer.BadParameter("give --prompt or --prompt-file, not both", param_hint="--prompt-file")
     # the eval runner's stack (aiohttp, ragas, matplotlib) loads only when a suite runs
     from llmops.evals.service import RunOptions, run_eval
 
@@ -67,6 +78,7 @@ def run(
     opts = RunOptions(
         candidate=AdapterRef.parse(candidate) if candidate and not base_only else None,
         prompt=PromptRef.parse(prompt) if prompt else None,
+        prompt_file=prompt_file,
         base_model_only=base_only,
         limit=limit,
         endpoint=endpoint,
@@ -85,7 +97,12 @@ def run(
     for gate in o.gates:
         colour = "green" if gate.passed else "red"
         out.print(f"[{colour}]{gate.line()}[/{colour}]")
-    out.print(f"reports: {result.report_dir}   record: {result.record_id}")
+    if result.draft is not None:
+        draft = result.draft
+        out.print(f"draft prompt {draft.path} (content sha256 {draft.content_sha256}): not registered, no eval record")
+        out.print(f"reports: {result.report_dir}")
+    else:
+        out.print(f"reports: {result.report_dir}   record: {result.record_id}")
     if not o.passed:
         out.print("[red]verdict: FAIL[/red]")
         raise typer.Exit(1)

@@ -17,15 +17,18 @@ from llmops.cli import audit as audit_cli
 from llmops.cli import data as data_cli
 from llmops.cli import evals as evals_cli
 from llmops.cli import finetune as finetune_cli
+from llmops.cli import logs as logs_cli
 from llmops.cli import models as models_cli
 from llmops.cli import monitor as monitor_cli
 from llmops.cli import prompts as prompts_cli
 from llmops.cli import registry as registry_cli
 from llmops.cli import release as release_cli
+from llmops.cli import report as report_cli
 from llmops.cli import retrain as retrain_cli
 from llmops.cli import rollout as rollout_cli
 from llmops.cli import route as route_cli
 from llmops.cli import serve as serve_cli
+from llmops.cli import trace as trace_cli
 from llmops.cli.common import (
     JsonOpt,
     WorkspaceOpt,
@@ -43,7 +46,7 @@ from llmops.doctor import Check, repair_pending, run_checks
 from llmops.errors import LlmopsError, ValidationFailed
 from llmops.registry.backend import MLFLOW_PROCESS_DEFAULTS
 from llmops.scaffold import scaffold
-from llmops.validate import validate_workspace
+from llmops.validate import validate_workspace, workspace_warnings
 
 
 def _report(exc: LlmopsError) -> None:
@@ -93,10 +96,13 @@ app.add_typer(adapters_cli.app, name="adapters")
 app.add_typer(monitor_cli.app, name="monitor")
 app.add_typer(rollout_cli.app, name="rollout")
 app.add_typer(route_cli.app, name="route")
+app.add_typer(logs_cli.app, name="logs")
 app.command()(audit_cli.audit)
+app.command()(trace_cli.trace)
 app.command()(release_cli.promote)
 app.command()(release_cli.rollback)
 app.command()(retrain_cli.retrain)
+app.command()(report_cli.report)
 
 
 def _version(value: bool) -> None:
@@ -142,6 +148,10 @@ def validate(ws_path: WorkspaceOpt = None) -> None:
     checked, problems = validate_workspace(root)
     if problems:
         raise ValidationFailed(problems)
+    err = err_console()
+    for warning in workspace_warnings(root):
+        err.print("[yellow]warning:[/yellow] ", end="")
+        err.print(str(warning), markup=False)
     console().print(f"[green]ok[/green] {checked} file(s) valid in {root}")
 
 

@@ -50,6 +50,22 @@ class ModelsSettings(StrictModel):
     reference: ReferenceModelSettings = ReferenceModelSettings()
 
 
+class RetentionSettings(StrictModel):
+    """How long ``llmops logs prune`` keeps request logs, feedback and audit records (``retention:``)."""
+
+    request_logs_days: int = Field(
+        183, ge=1, description="request log records older than this are pruned; the EU AI Act asks for >= 6 months"
+    )
+    feedback_days: int = Field(183, ge=1, description="feedback log records older than this are pruned")
+    audit_days: int | None = Field(
+        None, ge=1, description="audit records older than this are deleted; null keeps them forever"
+    )
+
+
+#: the EU AI Act (Art. 19, 26(6)) asks deployers to keep automatically generated logs at least six months
+MIN_LOG_RETENTION_DAYS = 183
+
+
 class WorkspaceFile(StrictModel):
     """Schema of ``llmops.yaml``."""
 
@@ -58,6 +74,7 @@ class WorkspaceFile(StrictModel):
     registry: RegistrySettings = RegistrySettings()
     models: ModelsSettings = ModelsSettings()
     cache_dir: str | None = None
+    retention: RetentionSettings = RetentionSettings()
 
 
 @dataclass(frozen=True)

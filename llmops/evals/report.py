@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
+from llmops.evals.draft import DraftRelease
 from llmops.evals.gates import GateResult
 from llmops.evals.scoring import ReleaseScores
 
@@ -34,12 +35,19 @@ def _num(v: float | None) -> float | None:
     return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
 
 
+def _draft(s: ReleaseScores) -> dict[str, Any]:
+    """A draft prompt's file and content hash (its release has no registry version; ``key`` is not a release key)."""
+    if not isinstance(s.release, DraftRelease):
+        return {}
+    return {"draft_prompt": {"path": s.release.path, "content_sha256": s.release.content_sha256}}
+
+
 def to_json(outcome: EvalOutcome) -> dict[str, Any]:
     def scores(s: ReleaseScores | None) -> dict[str, Any] | None:
         if s is None:
             return None
         return {
-            "release": {**s.release.release.canonical(), "key": s.release.key, "label": s.release.label()},
+            "release": {**s.release.release.canonical(), "key": s.release.key, "label": s.release.label(), **_draft(s)},
             "metrics": {k: _num(v) for k, v in s.metrics.items()},
             "bias": None if s.bias is None else {
                 "gap": _num(s.bias.gap), "change_rate": _num(s.bias.change_rate),

@@ -36,7 +36,7 @@ def renderer(release: ResolvedRelease) -> Callable[[Case], list[dict[str, str]]]
         if case.variables is not None:
             if release.prompt is None:
                 raise PromptError(f"case {case.id} has variables but the release has no prompt version")
-            return render_messages(release.prompt.spec, case.variables, version=release.prompt.version)
+            return render_messages(release.prompt.spec, case.variables, version=release.prompt.version or None)
         assert case.messages is not None
         return [m.model_dump() for m in case.messages]
 

@@ -1,7 +1,9 @@
 """``llmops eval run``: resolve the candidate and production releases, serve, score, gate, record.
 
 Order matters for the user: every check that needs no request (suite schema, case file, references,
-a production baseline for relative gates) runs before the first request is sent.
+a production baseline for relative gates) runs before the first request is sent. The case file is stored
+in the registry then too (``registry.datasets``, kind ``eval-cases``; a failure stops the run) and is
+logged as a dataset input of every eval record the run writes.
 """
 
 from __future__ import annotations
@@ -22,17 +24,19 @@ from llmops.engine.keys import client_key
 from llmops.engine.local import EngineEndpoint, attach, local_engine
 from llmops.errors import ConfigError, LlmopsError, ServerError
 from llmops.evals import bias as bias_mod
+from llmops.evals.draft import DraftRelease, draft_release
 from llmops.evals.files import load_suite
 from llmops.evals.gates import evaluate
 from llmops.evals.report import EvalOutcome, write_reports
 from llmops.evals.responders import OpenAIResponder
 from llmops.evals.runner import OutputCache
 from llmops.evals.scoring import ReleaseScores, score_release
-from llmops.evals.spec import EvalSuite
+from llmops.evals.spec import EvalSuite, cases_path
 from llmops.events import SILENT, Reporter
 from llmops.models.base import locate_base
 from llmops.refs import AdapterRef, PromptRef
 from llmops.registry import Registry, connect
+from llmops.registry.datasets import DatasetInfo, case_file_fingerprint
 from llmops.registry.resolved import ResolvedRelease
 from llmops.release import Release
 from llmops.releases import configured_release
@@ -44,6 +48,7 @@ GATEWAY_FILE = "serving/gateway.yaml"
 class RunOptions:
     candidate: AdapterRef | None = None  # adapter overriding the target's
     prompt: PromptRef | None = None  # prompt overriding the target's
+    prompt_file: Path | None = None  # a draft prompt file overriding the target's: scored, never registered or recorded
     base_model_only: bool = False  # evaluate the base model alone (no adapter), whatever the target names
     limit: int | None = None
     endpoint: str | None = None
@@ -59,8 +64,9 @@ class RunOptions:
 @dataclass(frozen=True)
 class EvalRun:
     outcome: EvalOutcome
-    record_id: str
+    record_id: str  # "" for a draft prompt's run (reports only, no eval record)
     report_dir: Path
+    draft: DraftRelease | None = None  # the candidate, when its prompt is a draft file
 
 
 def _gateway_file(ws: Workspace, route: str) -> GatewayFile:
@@ -120,7 +126,8 @@ def _target_releases(
         engine_url = None
         production = _production_aliases(registry, configured)
     adapter = None if opts.base_model_only else (opts.candidate or configured.adapter)
-    candidate = Release(configured.base_model, adapter, opts.prompt or configured.prompt, configured.params)
+    prompt = None if opts.prompt_file else (opts.prompt or configured.prompt)  # a draft joins after resolving
+    candidate = Release(configured.base_model, adapter, prompt, configured.params)
     return candidate, production, engine_url
 
 
@@ -151,6 +158,17 @@ class _Plan:
     production_source: str  # NO_PRODUCTION, "candidate is production", "record RUN_ID", "computed in this run"
     score_production: bool  # no record of production's scores on this suite: score it in this run
     api_key: str | None
+    cases_dataset: DatasetInfo | None = None  # the case file as stored in the registry
+
+
+def _store_cases(registry: Registry, suite_path: Path, suite: EvalSuite) -> DatasetInfo:
+    """The suite's case file, stored in the registry (fingerprint: :func:`case_file_fingerprint`)."""
+    path = cases_path(suite_path, suite)
+    fingerprint, rows = case_file_fingerprint(path)
+    return registry.datasets.store(
+        [path], fingerprint=fingerprint, name=f"{suite.name}-cases", kind="eval-cases", rows=rows,
+        source=registry.ws.shown(path), validation={"cases": rows, "schema_problems": 0},
+    )  # fmt: skip
 
 
 def _plan(registry: Registry, suite_path: Path, opts: RunOptions) -> _Plan:
@@ -160,6 +178,8 @@ def _plan(registry: Registry, suite_path: Path, opts: RunOptions) -> _Plan:
         suite_hash = hashlib.sha256(f"{suite_hash}:limit={opts.limit}".encode()).hexdigest()
     wanted, wanted_production, engine_url = _target_releases(registry, suite, opts)
     candidate = registry.resolve(wanted)
+    if opts.prompt_file is not None:
+        candidate = draft_release(candidate, opts.prompt_file, registry.ws.root)
     production = registry.resolve(wanted_production) if wanted_production else None
     needs_baseline = any(g.relative for g in suite.gates)
     if production is None and any(g.relative and g.when_no_production == "error" for g in suite.gates):
@@ -182,6 +202,7 @@ def _plan(registry: Registry, suite_path: Path, opts: RunOptions) -> _Plan:
     return _Plan(
         opts, suite, cases, suite_hash, candidate, production, engine_url, baseline, production_source,
         production is not None and needs_baseline and production_source == NO_PRODUCTION, api_key,
+        None if opts.prompt_file else _store_cases(registry, suite_path, suite),  # a draft's run writes nothing
     )  # fmt: skip
 
 
@@ -244,6 +265,7 @@ def _record(registry: Registry, plan: _Plan, scores: ReleaseScores, verdict: str
         metrics=scores.metrics,
         params={"cases": len(scores.cases), "cached_outputs": scores.cached},
         artifacts=reports,
+        inputs=[plan.cases_dataset] if plan.cases_dataset else [],
     )
 
 
@@ -261,6 +283,9 @@ def _finish(registry: Registry, plan: _Plan, cand_scores: ReleaseScores, prod_sc
     outcome = EvalOutcome(suite.name, plan.suite_hash, cand_scores, prod_scores, production_source, gates)
     report_dir = plan.opts.output_dir or registry.ws.home / "evals" / suite.name / time.strftime("%Y%m%d-%H%M%S")
     paths = write_reports(outcome, report_dir)
+    draft = plan.candidate if isinstance(plan.candidate, DraftRelease) else None
+    if draft is not None:  # not a registered release: a record could pass for evidence of one; the registry stays as is
+        return EvalRun(outcome, "", report_dir, draft)
     record_id = _record(registry, plan, cand_scores, "pass" if outcome.passed else "fail", list(paths.values()))
     if production_source == "computed in this run" and prod_scores is not None and production is not None:
         own = evaluate(suite.gates, prod_scores.metrics, prod_scores.metrics)

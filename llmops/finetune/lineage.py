@@ -7,8 +7,10 @@ say where an adapter came from:
 * tags: job name, job spec sha256, git commit, base model hash, prompt version, dataset fingerprint;
 * artifacts: the job file itself (``job/NAME.yaml``), ``system.json``, the data report and, when
   warnings were allowed, ``data-warnings.txt``;
-* dataset inputs: the train and eval files, logged as ``mlflow.log_input`` does (our sha256
-  fingerprint as digest, context ``training``/``eval``), see :func:`log_rows`;
+* dataset inputs: the train and eval files, stored byte for byte in the registry under their row
+  fingerprint (``registry.datasets``, kinds ``training``/``eval``) before the run starts, then logged as
+  ``mlflow.log_input`` does (our sha256 fingerprint as digest, context ``training``/``eval``, the source
+  path, rows and the split's validation counts), see :func:`store_splits` and :func:`log_rows`;
 * metrics per step: ``loss``, ``learning_rate``, ``grad_norm``, ``tokens_per_s``, ``eval_loss``,
   then ``final_eval_loss``.
 
@@ -23,11 +25,15 @@ import os
 import platform
 import socket
 import time
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from llmops.finetune.rows import RowFile
+from llmops.finetune.validation import KINDS, DataReport
 from llmops.registry import tags
+from llmops.registry.datasets import DatasetInfo, DatasetStore
 from llmops.registry.runs import RunStore, TrackedRun
 
 EXPERIMENT = "llmops-finetune"
@@ -64,16 +70,46 @@ def start_run(runs: RunStore, job: str, values: Mapping[str, str]) -> TrackedRun
     return runs.start(EXPERIMENT, run_name, {tags.KIND: tags.KIND_FINETUNE, **values})
 
 
-def log_rows(run: TrackedRun, rows: RowFile, *, name: str, context: str) -> None:
-    """Log a data file as a run input, with its fingerprint (what ``mlflow.log_input`` records)."""
-    run.log_dataset(
-        [r.canonical for r in rows.rows],
-        source=rows.path,
-        shown=rows.shown,
-        fingerprint=rows.fingerprint,
-        name=name,
-        context=context,
-    )
+@dataclass(frozen=True)
+class StoredSplit:
+    """A job's data file as stored in the registry, and the input context it is logged under."""
+
+    context: str  # TRAINING_CONTEXT or "eval" (also the dataset's kind)
+    name: str  # JOB-train, JOB-eval: the input's name (a dataset stored earlier may carry another)
+    info: DatasetInfo
+    rows: RowFile
+
+
+def split_summary(report: DataReport, split: str) -> dict[str, int]:
+    """The validation summary of one split: its rows, the warnings by kind, the rows training drops."""
+    found = report.split(split)
+    if found is None:
+        return {}
+    counts = Counter(f.kind for f in found.findings)
+    return {"rows": found.rows, **{k: counts.get(k, 0) for k in KINDS}, "dropped": len(found.dropped_lines())}
+
+
+def store_splits(
+    datasets: DatasetStore, job: str, train: RowFile, eval_rows: RowFile | None, report: DataReport
+) -> list[StoredSplit]:
+    """Store the train (and eval) file in the registry under its row fingerprint; RegistryError when it fails."""
+    out = []
+    for context, split, rows in ((TRAINING_CONTEXT, "train", train), ("eval", "eval", eval_rows)):
+        if rows is None:
+            continue
+        name = f"{job}-{split}"
+        info = datasets.store(
+            [rows.path], fingerprint=rows.fingerprint, name=name, kind=context,
+            rows=len(rows.rows), source=rows.shown, validation=split_summary(report, split),
+        )  # fmt: skip
+        out.append(StoredSplit(context, name, info, rows))
+    return out
+
+
+def log_rows(datasets: DatasetStore, run: TrackedRun, splits: Sequence[StoredSplit]) -> None:
+    """Log stored data files as inputs of ``run`` (what ``mlflow.log_input`` records), named after the job."""
+    for split in splits:
+        datasets.log_input(run.run_id, split.info, context=split.context, name=split.name, origin=split.rows.path)
 
 
 def lineage_tags(

@@ -30,7 +30,7 @@ from llmops.events import SILENT, Reporter, Task
 from llmops.finetune.dataset import Example, build_examples, check_tokenizer
 from llmops.finetune.init_adapter import InitAdapter, resolve_init_adapter
 from llmops.finetune.job import FinetuneJob, file_sha256, job_name, load_job
-from llmops.finetune.lineage import TRAINING_CONTEXT, dump_json, lineage_tags, log_rows, start_run, system_info
+from llmops.finetune.lineage import dump_json, lineage_tags, log_rows, start_run, store_splits, system_info
 from llmops.finetune.recipe import RecipeConfig, TrainResult, train
 from llmops.finetune.rows import RowFile, read_rows
 from llmops.finetune.state import JobState
@@ -206,6 +206,8 @@ def _git_commit(path: Path) -> tuple[str, bool]:
 
 def _start_run(registry: Registry, prepared: PreparedJob, max_steps: int | None) -> TrackedRun:
     commit, dirty = _git_commit(prepared.path)
+    # the data files go into the registry first: a failure to store them fails the job before any run exists
+    splits = store_splits(registry.datasets, prepared.name, prepared.train_rows, prepared.eval_rows, prepared.report)
     values = {
         tags.JOB: prepared.name,
         tags.JOB_FILE: prepared.shown,
@@ -237,9 +239,7 @@ def _start_run(registry: Registry, prepared: PreparedJob, max_steps: int | None)
     run.log_text(dump_json(_report_json(prepared.report)), "data-report.json")
     if prepared.report.warnings:
         run.log_text(prepared.report.as_text(), "data-warnings.txt")
-    log_rows(run, prepared.train_rows, name=f"{prepared.name}-train", context=TRAINING_CONTEXT)
-    if prepared.eval_rows is not None:
-        log_rows(run, prepared.eval_rows, name=f"{prepared.name}-eval", context="eval")
+    log_rows(registry.datasets, run, splits)
     return run
 
 

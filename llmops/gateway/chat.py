@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -52,6 +51,7 @@ from llmops.gateway.routing import digest_point, key_digest, random_point
 from llmops.gateway.shadow import Shadows
 from llmops.gateway.streaming import StreamResult, relay
 from llmops.gateway.upstream import Upstream, UpstreamResponse
+from llmops.requestid import new_request_id
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ class ChatCompletions:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        request_id = os.urandom(16).hex()
+        request_id = new_request_id()
         id_header = (b"x-request-id", request_id.encode())
         out = Outcome()
         session: str | None = None

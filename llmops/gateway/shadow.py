@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +24,7 @@ from llmops.gateway.metrics import GatewayMetrics
 from llmops.gateway.requestlog import DEFERRED, RequestLog
 from llmops.gateway.routes import ServedTarget
 from llmops.gateway.upstream import Upstream
+from llmops.requestid import new_request_id
 
 
 def _answer(data: bytes) -> tuple[str | None, dict[str, Any] | None]:
@@ -75,7 +75,7 @@ class Shadows:
             self._capture_max_chars, variables=req.variables, messages=req.payload.get("messages"), captured=captured
         )
         record: dict[str, Any] = {
-            "id": uuid.uuid4().hex,
+            "id": new_request_id(),
             "shadow_of": primary_id,
             "time": time.time(),
             "key_hash": key_hash,

@@ -111,7 +111,7 @@ def _training_inputs(ws: Workspace, registry: Registry, resolved: ResolvedReleas
         return []
     run_id = adapter.tags.get("llmops.run_id") or adapter.run_id or ""
     expected = adapter.tags.get("llmops.dataset_fingerprint", "")
-    train = [d for d in registry.monitoring.dataset_inputs(run_id) if d.context == TRAINING_CONTEXT] if run_id else []
+    train = [d for d in registry.datasets.inputs(run_id) if d.context == TRAINING_CONTEXT] if run_id else []
     if not train or not train[0].path:
         notes.append(f"adapter {adapter.ref}: its lineage names no training data file")
         return []

@@ -7,8 +7,10 @@ Steps, each reported to the :class:`~llmops.events.Reporter`:
    ``finetune/`` whose ``adapter:`` names that adapter.
 2. **Dataset** (:mod:`llmops.monitor.retrain_data`): captured requests of the route since the release was
    set, joined with feedback, validated, merged with the job's training rows, stored as
-   ``<home>/datasets/<fingerprint>/train.jsonl`` and logged to a retrain run (experiment
-   :data:`EXPERIMENT`) with its source counts. Too few usable rows: :class:`~llmops.errors.NotEnoughData`.
+   ``<home>/datasets/<fingerprint>/train.jsonl``, stored in the registry (``registry.datasets``, kind
+   ``retrain``: the fine-tune then finds it stored under the same fingerprint) and logged to a retrain run
+   (experiment :data:`EXPERIMENT`) as its dataset input, with its source counts. Too few usable rows:
+   :class:`~llmops.errors.NotEnoughData`.
 3. **Train**: the job with ``train`` = that file and ``init_adapter`` = the serving adapter version, here
    or on a Ray cluster. The new version carries the production-data lineage (``llmops.retrain.*`` tags).
    Nothing sets an alias and nothing is promoted.
@@ -296,6 +298,10 @@ def retrain(
         + (", ".join(f"{k} {v}" for k, v in counts["dropped"].items() if v) or "none")
     )
     stored, job_path = _write_job(ws, src, data, cluster is not None)
+    kept = registry.datasets.store(
+        [stored], fingerprint=data.fingerprint, name=f"{route}-retrain", kind="retrain", rows=len(data.lines),
+        source=ws.shown(stored), validation=counts,
+    )  # fmt: skip
     window = f"{data.since:.3f}..{data.until:.3f}"
     lineage = {
         tags.RETRAIN_ROUTE: route,
@@ -312,6 +318,7 @@ def retrain(
                         **{f"rows.{k}": v for k, v in counts.items() if not isinstance(v, dict)},
                         **{f"dropped.{k}": v for k, v in counts["dropped"].items()}})  # fmt: skip
         run.log_file(stored, "dataset")
+        registry.datasets.log_input(run.run_id, kept, context="retrain", origin=stored)
         run.log_file(job_path, "job")
         run.log_text(
             json.dumps({"fingerprint": data.fingerprint, "window": window, **counts}, indent=2), "dataset/sources.json"

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     pass
 
 AUDIT_EXPERIMENT = "llmops-audit"
+#: the kind of the records ``llmops logs prune`` writes; :meth:`AuditStore.expired` never lists them
+RETENTION_KIND = "retention"
 _SAFE = re.compile(r"[\w@.+\-() ]{1,200}")
 
 
@@ -109,6 +111,35 @@ class AuditStore(Store):
                 order_by=["attributes.start_time DESC"],
             )  # fmt: skip
         return [AuditRecord.from_tags(dict(r.data.tags), r.info.run_id) for r in runs]
+
+    def expired(self, cutoff_ms: int) -> list[AuditRecord]:
+        """Every record written before ``cutoff_ms``, oldest first, except retention records (kind
+        ``retention``: the evidence that a retention policy ran is never pruned by it)."""
+        experiment = self._backend.experiment_id(AUDIT_EXPERIMENT)
+        if experiment is None:
+            return []
+        found: list[AuditRecord] = []
+        token: str | None = None
+        query = f"attributes.start_time < {int(cutoff_ms)} and tags.`{_PREFIX}kind` != '{RETENTION_KIND}'"
+        with self._backend.call("cannot read the audit log"):
+            while True:
+                page = self._client.search_runs(
+                    [experiment], filter_string=query, max_results=1000, order_by=["attributes.start_time ASC"],
+                    page_token=token,
+                )  # fmt: skip
+                found += [AuditRecord.from_tags(dict(r.data.tags), r.info.run_id) for r in page]
+                token = page.token
+                if not token:
+                    return found
+
+    def delete_before(self, cutoff_ms: int) -> int:
+        """Delete (MLflow ``delete_run``) the records :meth:`expired` lists; return how many."""
+        records = self.expired(cutoff_ms)
+        with self._backend.call("cannot delete audit records"):
+            for record in records:
+                assert record.record_id is not None
+                self._client.delete_run(record.record_id)
+        return len(records)
 
 
 def _literal(key: str, value: str) -> str:

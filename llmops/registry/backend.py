@@ -11,13 +11,15 @@ RegistryError redacts from the message and the URI).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
+import tempfile
 import urllib.parse
 from collections.abc import Callable, Iterator
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from llmops.config.workspace import Workspace
 from llmops.errors import RegistryError
@@ -152,3 +154,24 @@ class Store:
     @property
     def _client(self) -> MlflowClient:
         return self._backend.client
+
+    def artifact_json(self, run_id: str, artifact: str) -> Any | None:
+        """The JSON artifact ``artifact`` of run ``run_id`` (an eval record's or a monitoring record's
+        ``report.json``); None when the run or the file does not exist."""
+        import mlflow.artifacts
+
+        listed = self._backend.lookup(
+            f"cannot list the artifacts of run {run_id}", lambda: self._client.list_artifacts(run_id)
+        )
+        if listed is None or artifact not in {a.path for a in listed}:
+            return None
+        with tempfile.TemporaryDirectory() as tmp:
+            path = self._backend.lookup(
+                f"cannot download {artifact} of run {run_id}",
+                lambda: mlflow.artifacts.download_artifacts(
+                    run_id=run_id, artifact_path=artifact, dst_path=tmp, tracking_uri=self._backend.uri
+                ),
+            )
+            if path is None or not Path(path).is_file():
+                return None
+            return json.loads(Path(path).read_text(encoding="utf-8"))

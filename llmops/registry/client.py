@@ -2,7 +2,7 @@
 
 ``connect(ws)`` returns a :class:`Registry` for a workspace's MLflow registry (an embedded SQLite file
 or an MLflow server). Services talk to its stores (``registry.prompts``, ``.adapters``, ``.pointers``, ``.routes``,
-``.audit``, ``.leases``, ``.evals``, ``.models``, ``.runs``, ``.monitoring``, ``.triggers``) and never to an ``MlflowClient``: this package is the only
+``.audit``, ``.leases``, ``.evals``, ``.models``, ``.runs``, ``.monitoring``, ``.triggers``, ``.datasets``) and never to an ``MlflowClient``: this package is the only
 one that imports mlflow (see :mod:`llmops.registry.backend` for the error policy).
 """
 
@@ -14,6 +14,7 @@ from llmops.config.workspace import Workspace
 from llmops.registry.adapters import AdapterStore
 from llmops.registry.audit import AuditStore
 from llmops.registry.backend import Backend, check_reachable
+from llmops.registry.datasets import DatasetStore
 from llmops.registry.evals import EvalRecordStore
 from llmops.registry.lease import LeaseStore
 from llmops.registry.models import BaseModelStore
@@ -86,6 +87,10 @@ class Registry:
     @cached_property
     def rollouts(self) -> RolloutStore:
         return RolloutStore(self._backend)
+
+    @cached_property
+    def datasets(self) -> DatasetStore:
+        return DatasetStore(self._backend)
 
     def ping(self) -> None:
         """One round trip to the registry; RegistryError (naming the URI) when it fails."""

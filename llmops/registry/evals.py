@@ -1,8 +1,9 @@
 """Eval records: one MLflow run per evaluated release, in experiment ``llmops-evals``.
 
 Tags name the suite (and its hash), the exact release (:func:`~llmops.registry.pointers.release_tags`)
-and the verdict; metrics are the suite's scores; artifacts are the reports. Promotion looks records up
-by suite hash and release.
+and the verdict; metrics are the suite's scores; artifacts are the reports; dataset inputs are the stored
+case files (:mod:`llmops.registry.datasets`, context ``eval-cases``). Promotion looks records up by suite
+hash and release.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from llmops.errors import NotFoundError
 from llmops.registry import tags
 from llmops.registry.backend import Store
+from llmops.registry.datasets import DatasetInfo, DatasetStore
 from llmops.registry.pointers import release_from_tags, release_tags
 from llmops.release import Release
 
@@ -69,8 +71,10 @@ class EvalRecordStore(Store):
         metrics: Mapping[str, float],
         params: Mapping[str, Any] | None = None,
         artifacts: Iterable[Path] = (),
+        inputs: Iterable[DatasetInfo] = (),
     ) -> str:
-        """Write one eval record (NaN and infinite metrics are left out); return its run id."""
+        """Write one eval record (NaN and infinite metrics are left out), with ``inputs`` (stored datasets)
+        logged as its dataset inputs under their kind as context; return its run id."""
         experiment = self._backend.ensure_experiment(EVAL_EXPERIMENT)
         values = {
             tags.KIND: tags.KIND_EVAL_RECORD,
@@ -90,6 +94,8 @@ class EvalRecordStore(Store):
                 self._client.log_param(run_id, key, param)
             for path in artifacts:
                 self._client.log_artifact(run_id, str(path))
+            for info in inputs:
+                DatasetStore(self._backend).log_input(run_id, info, context=info.kind)
             self._client.set_terminated(run_id, "FINISHED")
         return run_id
 
@@ -122,3 +128,11 @@ class EvalRecordStore(Store):
         if run.data.tags.get(tags.KIND) != tags.KIND_EVAL_RECORD:
             raise NotFoundError(f"run {run_id} is not an llmops eval record")
         return _record(run)
+
+    def reports(self, record: EvalRecord) -> list[str]:
+        """The artifact URIs of ``record``'s reports (``report.json``, ``report.html``, ``junit.xml``…), sorted."""
+        listed = self._backend.lookup(
+            f"cannot list the reports of eval record {record.run_id}",
+            lambda: self._client.list_artifacts(record.run_id),
+        )
+        return sorted(f"{record.artifact_uri.rstrip('/')}/{a.path}" for a in listed or [] if not a.is_dir)

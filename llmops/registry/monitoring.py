@@ -4,16 +4,14 @@ Tags: ``llmops.kind=monitoring``, ``llmops.route``, the release of the route's f
 (:func:`~llmops.registry.pointers.release_tags`) and ``llmops.monitor.release.TARGET`` (the release key
 each target served). Metrics: each signal's value in the newest window as ``TARGET/SIGNAL`` and its
 level as ``TARGET/SIGNAL/level`` (:data:`~llmops.monitor.levels.LEVEL_VALUES`); route-wide signals use
-the target ``route``. Artifacts: the run's reports. The store also reads what the monitor's reference
-needs from other runs: a fine-tune run's training data inputs and a JSON artifact (an eval record's
-``report.json``).
+the target ``route``. Artifacts: the run's reports. The store also reads a JSON artifact of another
+run (an eval record's ``report.json``) for the monitor's reference; a run's dataset inputs are
+``registry.datasets.inputs`` (:mod:`llmops.registry.datasets`).
 """
 
 from __future__ import annotations
 
-import json
 import math
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,15 +37,6 @@ class MonitoringRecord:
     metrics: dict[str, float]
     tags: dict[str, str]
     start_ms: int
-
-
-@dataclass(frozen=True)
-class DatasetInput:
-    """A data file a run logged as input: its context (``train``, ``eval``), workspace path and fingerprint."""
-
-    context: str
-    path: str
-    fingerprint: str
 
 
 def metric_key(target: str, signal: str) -> str:
@@ -114,40 +103,3 @@ class MonitoringStore(Store):
             )
             for r in runs
         ]
-
-    def dataset_inputs(self, run_id: str) -> list[DatasetInput]:
-        """The data files run ``run_id`` logged as inputs (empty when the run does not exist)."""
-        run = self._backend.lookup(f"cannot read run {run_id}", lambda: self._client.get_run(run_id))
-        if run is None or run.inputs is None:
-            return []
-        found = []
-        for item in run.inputs.dataset_inputs or []:
-            values = {t.key: t.value for t in item.tags or []}
-            found.append(
-                DatasetInput(
-                    context=values.get("mlflow.data.context", ""),
-                    path=values.get(tags.SOURCE_PATH, ""),
-                    fingerprint=values.get(tags.SHA256, ""),
-                )
-            )
-        return found
-
-    def artifact_json(self, run_id: str, artifact: str) -> Any | None:
-        """The JSON artifact ``artifact`` of run ``run_id``; None when the run or the file does not exist."""
-        import mlflow.artifacts
-
-        listed = self._backend.lookup(
-            f"cannot list the artifacts of run {run_id}", lambda: self._client.list_artifacts(run_id)
-        )
-        if listed is None or artifact not in {a.path for a in listed}:
-            return None
-        with tempfile.TemporaryDirectory() as tmp:
-            path = self._backend.lookup(
-                f"cannot download {artifact} of run {run_id}",
-                lambda: mlflow.artifacts.download_artifacts(
-                    run_id=run_id, artifact_path=artifact, dst_path=tmp, tracking_uri=self._backend.uri
-                ),
-            )
-            if path is None or not Path(path).is_file():
-                return None
-            return json.loads(Path(path).read_text(encoding="utf-8"))

@@ -55,6 +55,7 @@ class PromptVersionInfo:
     commit_message: str | None
     aliases: tuple[str, ...]
     created_ms: int
+    git_dirty: bool | None = None  # None: not recorded (pushed from outside a git work tree)
 
     @property
     def uri(self) -> str:
@@ -122,6 +123,7 @@ def _info(pv: PromptVersion) -> PromptVersionInfo:
         commit_message=pv.commit_message,
         aliases=tuple(pv.aliases or ()),
         created_ms=int(pv.creation_timestamp or 0),
+        git_dirty={"true": True, "false": False}.get(str(found.get(tags.GIT_DIRTY, "")).lower()),
     )
 
 

@@ -14,6 +14,7 @@ KIND_RELEASE = "release"
 KIND_EVAL_RECORD = "eval-record"
 KIND_FINETUNE = "finetune"
 KIND_LEASE = "lease"  # a promotion lease (llmops.registry.lease), never listed
+KIND_DATASET = "dataset"  # a stored dataset (llmops.registry.datasets)
 
 # -- content identity ---------------------------------------------------------------------------
 SHA256 = "llmops.sha256"  # adapter manifest sha256; base model files sha256; dataset fingerprint (inputs)
@@ -70,6 +71,15 @@ RETRAIN_FINETUNE_RUN = "llmops.retrain.finetune_run"
 RETRAIN_CANDIDATE = "llmops.retrain.candidate"  # NAME/VERSION of the candidate adapter (never promoted)
 RETRAIN_EVAL_RECORDS = "llmops.retrain.eval_records"  # comma-separated eval record ids
 RETRAIN_EVAL_VERDICTS = "llmops.retrain.eval_verdicts"  # JSON: suite -> pass/fail
+
+# -- stored datasets (llmops.registry.datasets); the fingerprint is ``llmops.sha256`` -------------
+DATASET_NAME = "llmops.dataset.name"
+DATASET_KIND = "llmops.dataset.kind"  # training | eval | eval-cases | retrain
+DATASET_ROWS = "llmops.dataset.rows"
+DATASET_SOURCE = "llmops.dataset.source"  # workspace-relative source path(s), comma-separated
+DATASET_VALIDATION = "llmops.dataset.validation"  # JSON: the validation summary (warning counts)
+DATASET_FILES = "llmops.dataset.files"  # JSON: [{"name", "sha256", "bytes"}] of the stored files
+DATASET_RUN = "llmops.dataset.run"  # on a run's dataset input: the run that stores the files
 
 # -- releases (pointer versions and eval records) ----------------------------------------------
 RELEASE = "llmops.release"  # canonical JSON of the release

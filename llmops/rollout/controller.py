@@ -68,9 +68,9 @@ class RolloutOutcome:
         return EXIT_CODES.get(self.status, 1)
 
 
-def evidence(state: RolloutState, verdict: str) -> str:
-    """The compact JSON an audit record carries: the step, its weights, and every check's numbers."""
-    data = {"step": state.step + 1, "weight": state.current.weight, "verdict": verdict, "looks": state.looks,
+def evidence(state: RolloutState, verdict: str, rollout_id: str) -> str:
+    """The compact JSON an audit record carries: the rollout, the step, its weights, and every check's numbers."""
+    data = {"rollout": rollout_id, "step": state.step + 1, "weight": state.current.weight, "verdict": verdict, "looks": state.looks,
             "checks": state.results}  # fmt: skip
     text = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return text if len(text) <= EVIDENCE_CHARS else text[: EVIDENCE_CHARS - 1] + "…"
@@ -250,7 +250,7 @@ class Controller:
         self.status = "paused"
         self.state.reason = reason
         self.save()
-        self.audit("paused", reason, evidence(self.state, "inconclusive"))
+        self.audit("paused", reason, evidence(self.state, "inconclusive", self.rollout_id))
         self.reporter.note(f"paused: {reason}")
 
     def end(self, status: str, reason: str) -> None:
@@ -266,13 +266,13 @@ class Controller:
         verdict = "pass" if status == "succeeded" else "fail"
         self.registry.routes.set_weights(self.route, stable_only, actor=s.actor, rollout=self.rollout_id,
                                          reason=f"rollout {self.rollout_id} {status}",
-                                         evidence=evidence(s, verdict))  # fmt: skip
+                                         evidence=evidence(s, verdict, self.rollout_id))  # fmt: skip
         if status != "succeeded":
             back = s.previous_canary if s.previous_canary is not None else s.stable_version
             restore_stage(self.ws, self.route, "canary", back, reason=f"rollout {self.rollout_id} {status}",
                           actor_name=s.actor)  # fmt: skip
         self.registry.routes.set_rollout(self.route, None)
-        self.audit(status, s.reason, evidence(s, verdict))
+        self.audit(status, s.reason, evidence(s, verdict, self.rollout_id))
         s.phase = "done"
         self.status = status
         self.save()

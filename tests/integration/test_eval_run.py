@@ -6,12 +6,14 @@ import json
 import re
 import subprocess
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from llmops.config.workspace import load_workspace
+from llmops.prompts.spec import load_spec
 from llmops.registry import connect
 
 pytestmark = pytest.mark.integration
@@ -130,3 +132,75 @@ def test_errors_before_any_request(eval_ws: dict[str, object], invoke_llmops: Cl
     (root / "evals" / "cases.jsonl").write_text('{"variables": {"message": "x"}}\n{oops\n')  # type: ignore[operator]
     bad = invoke_llmops("eval", "run", str(suite), "--endpoint", dead, cwd=root, env=env)
     assert bad.returncode == 2 and "cases.jsonl:2" in bad.stderr
+
+
+@pytest.fixture
+def fake_engine_url(tmp_path: Path, start_fake_engine: Callable[..., tuple[Any, str]]) -> Iterator[str]:
+    """``bench/fake_upstream.py``: answers every chat request instantly with the same text."""
+    proc, url = start_fake_engine(tmp_path)
+    try:
+        yield url
+    finally:
+        proc.stop()
+
+
+def test_eval_run_prompt_file_scores_a_draft_and_writes_nothing(
+    mlflow_server, git_workspace, fake_engine_url: str, tmp_path: Path, invoke_llmops: Cli
+) -> None:
+    env = {"MLFLOW_TRACKING_URI": mlflow_server.url}
+    root, name = git_workspace.root, git_workspace.name("support-triage")
+    assert invoke_llmops("prompts", "push", cwd=root, env=env).returncode == 0
+    registry = connect(load_workspace(root, env=env))
+    (root / "evals").mkdir()
+    (root / "evals" / "cases.jsonl").write_text(
+        "".join(json.dumps({"id": f"{name}-{i}", "variables": {"message": text}, "reference": intent}) + "\n"
+                for i, (_, intent, text) in enumerate(CASES))
+    )  # fmt: skip
+    suite = root / "evals" / "draft.yaml"
+
+    def write_suite(gates: str) -> None:
+        suite.write_text(
+            f"name: draft-check\ncases: cases.jsonl\ntarget:\n  release: {{prompt: {name}/1, params: {{max_tokens: 8}}}}\n"
+            f"metrics: [exact_match, json_valid]\ngates:\n{gates}\n"
+        )
+
+    # the branch edits the prompt (and adds one never pushed): neither becomes a registry version
+    prompt_file = git_workspace.prompt_path("support-triage")
+    prompt_file.write_text(prompt_file.read_text().replace("You triage support tickets.", "Triage this ticket."))
+    new_file = root / "prompts" / f"{name}-new.yaml"
+    new_file.write_text(prompt_file.read_text().replace(f"name: {name}\n", f"name: {name}-new\n"))
+    records_before, datasets_before = len(registry.evals.find()), len(registry.datasets.list())
+    shown = f"prompts/{prompt_file.name}"
+    digest = load_spec(prompt_file).content_hash()
+
+    write_suite("  - {metric: json_valid, min: 0.0}")
+    out = tmp_path / "reports"
+    args = ("eval", "run", str(suite), "--endpoint", fake_engine_url, "-o", str(out))
+    passed = invoke_llmops(*args, "--prompt-file", shown, cwd=root, env=env)
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert f"draft prompt {shown} (content sha256 {digest}): not registered, no eval record" in passed.stdout
+    assert "verdict: PASS" in passed.stdout and "record:" not in passed.stdout
+    for report in ("report.json", "report.html", "junit.xml"):
+        assert (out / report).is_file()
+    candidate = json.loads((out / "report.json").read_text())["candidate"]
+    assert candidate["release"]["draft_prompt"] == {"path": shown, "content_sha256": digest}
+    assert len(candidate["cases"]) == len(CASES)
+
+    write_suite("  - {metric: exact_match, min: 0.99}")  # the fake engine never answers the reference
+    new = invoke_llmops(*args, "--prompt-file", str(new_file), cwd=root, env=env)
+    assert new.returncode == 1, new.stdout + new.stderr
+    assert "FAIL  exact_match" in new.stdout and "verdict: FAIL" in new.stdout
+    assert 'failures="1"' in (out / "junit.xml").read_text()
+
+    assert [v.version for v in registry.prompts.versions(name)] == [1]
+    assert registry.prompts.latest(f"{name}-new") is None
+    assert len(registry.evals.find()) == records_before
+    assert len(registry.datasets.list()) == datasets_before  # not even the (unique) case file is stored
+
+    # the draft is what renders: a variable the cases lack fails before any request
+    prompt_file.write_text(prompt_file.read_text().replace("variables:\n", "variables:\n  tone: {type: string}\n"))
+    bad = invoke_llmops(*args, "--prompt-file", shown, cwd=root, env=env)
+    assert bad.returncode == 2 and "missing required variable 'tone'" in bad.stderr, bad.stdout + bad.stderr
+
+    both = invoke_llmops(*args, "--prompt-file", shown, "--prompt", f"{name}/1", cwd=root, env=env)
+    assert both.returncode == 2 and "not both" in both.stderr

@@ -54,7 +54,7 @@ def _artifacts(client, run_id: str, path: str = "") -> list[str]:  # type: ignor
 
 
 def test_example_job_registers_version_1_with_full_lineage(
-    ft, trained: dict[str, object], git: Callable[..., str]
+    ft, trained: dict[str, object], git: Callable[..., str], invoke_llmops: Cli, tmp_path: Path
 ) -> None:
     name = str(trained["name"])
     assert f"registered adapter {name}/1" in str(trained["output"]), trained["output"]
@@ -70,6 +70,11 @@ def test_example_job_registers_version_1_with_full_lineage(
     assert info.tags["llmops.base_model_sha256"] == load_reference_model(ft.model_path).sha256
     train_file = ft.root / "finetune" / "data" / "support-triage" / "train.jsonl"
     assert info.tags["llmops.dataset_fingerprint"] == read_rows(train_file).fingerprint
+    # the registry keeps the training file itself: `data pull` of the adapter's fingerprint restores it byte for byte
+    pulled = invoke_llmops("data", "pull", info.tags["llmops.dataset_fingerprint"], "-o", str(tmp_path / "pulled"),
+                           cwd=ft.root, env=ft.env)  # fmt: skip
+    assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+    assert (tmp_path / "pulled" / "train.jsonl").read_bytes() == train_file.read_bytes()
     assert info.tags["llmops.prompt_version"] == ft.prompt_ref
     assert info.tags["llmops.git_commit"] == git(ft.root, "log", "-1", "--format=%H", "--", "finetune")
     assert info.tags["llmops.job_spec_sha256"] == hashlib.sha256(job_path.read_bytes()).hexdigest()
