@@ -321,8 +321,8 @@ def _audit(st: DemoState) -> StepResult:
 def _trace(st: DemoState) -> StepResult:
     logs = st.ws.logs_dir
     traced = trace_answers(
-        st.registry, [logs / "demo-gateway-requests.jsonl"], [logs / "demo-feedback.jsonl"], st.adapters["good"],
-        st.prompt,
+        st.registry, st.ws.home / "demo" / "gateway.yaml", [logs / "demo-gateway-requests.jsonl"],
+        [logs / "demo-feedback.jsonl"], st.adapters["good"], st.prompt,
     )  # fmt: skip
     st.result.traces = traced
     shown = ", ".join(

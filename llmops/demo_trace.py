@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from llmops.config.gateway import load_gateway_file
 from llmops.errors import LlmopsError
 from llmops.gateway.logreader import iter_records
-from llmops.governance.trace import trace_request
+from llmops.governance.trace import target_stages, trace_request
 from llmops.registry import Registry
 
 
@@ -47,9 +48,11 @@ def pick_answers(
 
 
 def trace_answers(
-    registry: Registry, logs: list[Path], feedback: list[Path], adapter: str, prompt: str
+    registry: Registry, gateway: Path, logs: list[Path], feedback: list[Path], adapter: str, prompt: str
 ) -> list[TracedAnswer]:
-    """Trace the canary's and production's newest answers of adapter + prompt; LlmopsError when a chain has a gap."""
+    """Trace the canary's and production's newest answers of adapter + prompt (``gateway``: the config that
+    served them, naming each target's stage); LlmopsError when a chain has a gap."""
+    stages = target_stages(load_gateway_file(gateway))
     records = (r for path in logs for r in iter_records(path))
     picked = pick_answers(records, (adapter, prompt), ("canary", "stable"))
     if "canary" not in picked or "stable" not in picked:
@@ -58,7 +61,8 @@ def trace_answers(
         )
     traced = []
     for target, request_id in sorted(picked.items()):
-        t = trace_request(registry, request_id, logs=[str(p) for p in logs], feedback_logs=[str(p) for p in feedback])
+        t = trace_request(registry, request_id, logs=[str(p) for p in logs], feedback_logs=[str(p) for p in feedback],
+                          stages=stages)  # fmt: skip
         problems = [*t.gaps, *(f"not recorded: {p}" for p in t.not_recorded)]
         if problems:
             raise LlmopsError(f"the trace of {request_id} ({target}) has gaps: {'; '.join(problems)}")

@@ -73,6 +73,7 @@ def print_traces(out: Console, result: DemoResult) -> None:
             f"llmops trace {t.request_id}   digest {t.digest[:16]}…",
             markup=False,
             highlight=False,
+            soft_wrap=True,
         )
 
 

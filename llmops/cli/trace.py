@@ -11,9 +11,10 @@ from rich.markup import escape
 from rich.tree import Tree
 
 from llmops.cli.common import JsonOpt, WorkspaceOpt, console, err_console, print_json, workspace
+from llmops.config.gateway import load_gateway_file
 from llmops.config.workspace import Workspace
 from llmops.governance.lineage import DatasetLineage, ReleaseLineage
-from llmops.governance.trace import RequestNotFound, Trace, digest_of, trace_request
+from llmops.governance.trace import RequestNotFound, Trace, digest_of, target_stages, trace_request
 from llmops.registry import connect
 
 #: where the gateway writes (every replica's file and the rotated ones), relative to the llmops home
@@ -35,6 +36,10 @@ def trace(
     ] = None,
     feedback_log: Annotated[
         list[str] | None, typer.Option(help="Feedback log file or glob (repeatable). Default: logs/*feedback*.jsonl.")
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="Gateway config naming each target's stage (default: serving/gateway.yaml when present)."),
     ] = None,
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit 1 when a record of the chain is missing or a field is not recorded.")
@@ -65,10 +70,12 @@ def trace(
         return
     ws = workspace(ws_path)
     registry = connect(ws)
+    gateway = config or ws.asset_dir("serving") / "gateway.yaml"
+    stages = target_stages(load_gateway_file(gateway, display=ws.shown(gateway))) if config or gateway.is_file() else {}
     try:
         result = trace_request(
             registry, request_id.strip().lower(), logs=_under_home(ws, log, DEFAULT_LOGS),
-            feedback_logs=_under_home(ws, feedback_log, DEFAULT_FEEDBACK),
+            feedback_logs=_under_home(ws, feedback_log, DEFAULT_FEEDBACK), stages=stages,
         )  # fmt: skip
     except RequestNotFound as exc:
         err_console().print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)

@@ -23,10 +23,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from llmops.config.gateway import GatewayFile
 from llmops.errors import NotFoundError
 from llmops.governance.lineage import NOT_RECORDED, ReleaseLineage, not_recorded, plain, release_lineage
 from llmops.governance.requests import (
@@ -159,17 +160,32 @@ def _matches(release: Release, record: dict[str, Any]) -> bool:
     return shown is None or shown == (str(release.prompt) if release.prompt else None)
 
 
-def _stages(registry: Registry, route: str) -> list[str]:
+def _stages(registry: Registry, route: str, first: Sequence[str]) -> list[str]:
+    """The stages ``route``'s pointers ever had, ``first`` ones first (the target's configured stage, a stage
+    named like the target), then production, canary, the rest."""
     stages = {r.alias for r in registry.audit.records(route, kind="release", limit=1000) if r.alias}
-    return sorted(stages, key=lambda s: (s != "production", s != "canary", s))
+    ordered = sorted(stages, key=lambda s: (s != "production", s != "canary", s))
+    return [s for s in dict.fromkeys([*first, *ordered]) if s in stages]
+
+
+def target_stages(gateway: GatewayFile) -> dict[tuple[str, str], str]:
+    """(route, target) → the stage its ``release:`` names, from a gateway config (shadows included)."""
+    found: dict[tuple[str, str], str] = {}
+    for route, spec in gateway.routes.items():
+        for target in [*spec.targets, *([spec.shadow] if spec.shadow else [])]:
+            if target.release:
+                found[(route, target.name)] = target.release
+    return found
 
 
 def _served_by(
-    registry: Registry, route: str, record: dict[str, Any]
+    registry: Registry, route: str, record: dict[str, Any], configured: str | None
 ) -> tuple[ServedBy, Release | None, tuple[str, ...], Approval | None]:
-    """The stage pointer version (and its move) that served ``record``; (no stage, None…) when none matches."""
+    """The stage pointer version (and its move) that served ``record``; (no stage, None…) when none matches.
+    Two stages may point at the same release (a canary just promoted): the target's own stage wins."""
     at_ms = float(record.get("time") or 0) * 1000
-    for stage in _stages(registry, route):
+    first = [s for s in (configured, str(record.get("target") or "")) if s]
+    for stage in _stages(registry, route, first):
         moves = [m for m in registry.pointers.history(route, stage) if m.record.outcome in SETTLED_MOVES]
         earlier = [m for m in moves if m.record.timestamp_ms <= at_ms]  # newest first
         candidates = earlier[:1]
@@ -243,19 +259,25 @@ def _base_model(registry: Registry, lineage: ReleaseLineage) -> dict[str, str]:
 
 
 def trace_request(
-    registry: Registry, request_id: str, *, logs: Sequence[str], feedback_logs: Sequence[str] = ()
-) -> Trace:
-    """The whole chain of ``request_id`` (see the module docstring); RequestNotFound when no log holds it."""
+    registry: Registry, request_id: str, *, logs: Sequence[str], feedback_logs: Sequence[str] = (),
+    stages: Mapping[tuple[str, str], str] | None = None,
+) -> Trace:  # fmt: skip
+    """The whole chain of ``request_id`` (see the module docstring); RequestNotFound when no log holds it.
+    ``stages``: (route, target) → the stage the target serves (:func:`target_stages` of the gateway config)."""
     found, searched = find_request(logs, request_id)
     if found is None:
         raise RequestNotFound(request_id, searched, pruned_by(registry.audit, request_id))
-    return _trace(registry, found, feedback_logs, logs)
+    return _trace(registry, found, feedback_logs, logs, stages or {})
 
 
-def _trace(registry: Registry, found: Found, feedback_logs: Sequence[str], logs: Sequence[str]) -> Trace:
+def _trace(
+    registry: Registry, found: Found, feedback_logs: Sequence[str], logs: Sequence[str],
+    stages: Mapping[tuple[str, str], str],
+) -> Trace:  # fmt: skip
     record = found.record
     route, at_s = str(record.get("route") or ""), float(record.get("time") or 0)
-    served, release, eval_records, moved = _served_by(registry, route, record)
+    configured = stages.get((route, str(record.get("target") or "")))
+    served, release, eval_records, moved = _served_by(registry, route, record, configured)
     if release is None:
         release = Release.of(
             registry.ws.settings.models.base_model, record.get("adapter_version"), record.get("prompt_version")

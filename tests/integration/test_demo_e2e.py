@@ -7,6 +7,7 @@ runs, is idempotent, and prints its summary; `make demo` shows the real gates at
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -15,6 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
+
+from llmops.config.workspace import load_workspace
+from llmops.registry import connect
 
 # two runs of up to 1500 s each (run_llmops below): their own limits fire before pytest-timeout's
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(3100)]
@@ -61,6 +66,7 @@ def test_demo_runs_end_to_end_and_a_rerun_registers_nothing(
     rolled = next(line for line in first.stdout.splitlines() if re.match(r"^\s*\w+  roll out releases", line))
     assert "10→50→100% → production" in rolled and "hot fix aborted after" in rolled, rolled
     assert "error_rate" in rolled, rolled
+    _answers_trace_and_the_release_is_documented(demo_ws, first.stdout, run_llmops)
 
     started = time.monotonic()
     second = run_llmops(*args, cwd=demo_ws, timeout=1500)
@@ -79,3 +85,41 @@ def test_demo_runs_end_to_end_and_a_rerun_registers_nothing(
         line = next(line for line in second.stdout.splitlines() if re.match(rf"^\s*\w+  {re.escape(step)}", line))
         assert line.strip().startswith("skipped"), line
     assert "0 new version(s)" in second.stdout
+
+
+def _answers_trace_and_the_release_is_documented(
+    root: Path, stdout: str, run_llmops: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    """Issue 15's acceptance on the demo's own releases: a canary and a production answer trace with no gap and
+    a stable digest; the model card's metrics are the eval records'; the training file comes back byte-identical."""
+    printed = dict(re.findall(r"trace an answer of the (\w+) target .*?: llmops trace ([0-9a-f]{32})", stdout))
+    assert set(printed) == {"canary", "stable"}, stdout[-3000:]
+    stages = {}
+    for target, request_id in printed.items():
+        done = [run_llmops("trace", request_id, "--json", "--strict", cwd=root) for _ in range(2)]
+        assert done[0].returncode == 0, done[0].stdout[-2000:] + done[0].stderr[-2000:]
+        trace = json.loads(done[0].stdout)
+        assert trace["gaps"] == [] and trace["not_recorded"] == [], trace
+        assert trace["digest"] == json.loads(done[1].stdout)["digest"]
+        assert trace["lineage"]["adapter"]["datasets"] and trace["lineage"]["evals"]
+        stages[target] = trace["served_by"]["stage"]
+    assert stages == {"canary": "canary", "stable": "production"}
+
+    registry = connect(load_workspace(root))
+    production = registry.pointers.at_stage("support-triage", "production")
+    assert production is not None
+    recorded = {k: v for rid in production.eval_records for k, v in registry.evals.get(rid).metrics.items()}
+    done = run_llmops("report", "support-triage", "-o", str(root / "docs"), cwd=root)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    card = (root / "docs" / "README.md").read_text()
+    meta = yaml.safe_load(card.split("---\n")[1])
+    shown = {m["type"]: m["value"] for r in meta["model-index"][0]["results"] for m in r["metrics"]}
+    assert shown == recorded
+
+    adapter = registry.adapters.get(production.release.adapter)  # type: ignore[arg-type]
+    pulled = run_llmops(
+        "data", "pull", adapter.tags["llmops.dataset_fingerprint"], "-o", str(root / "pulled"), cwd=root
+    )
+    assert pulled.returncode == 0, pulled.stderr
+    train = root / "finetune" / "data" / "support-triage" / "train.jsonl"
+    assert (root / "pulled" / "train.jsonl").read_bytes() == train.read_bytes()

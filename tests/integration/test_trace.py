@@ -105,13 +105,14 @@ def history(
     promote(ws, route, adapter=adapter, prompt=prompt, stage="production", actor_name="release-manager")
     production_answer = served("stable", adapter)
     shadow_answer = served("shadow", adapter, shadow_of=production_answer)
+    late_canary = served("canary", adapter)  # canary and production now point at the same release
     logs = root / ".llmops" / "logs"
     write_log(logs / "gateway-requests.jsonl", records)
     write_log(logs / "feedback.jsonl", [{"id": production_answer, "time": time.time(), "api_key": "support-app",
                                          "score": 0.0, "label": "wrong-intent"}])  # fmt: skip
     return {"env": env, "root": root, "route": route, "adapter": adapter, "prompt": prompt, "registry": registry,
             "evals": evals, "base": base_answer, "canary": canary_answer, "production": production_answer,
-            "shadow": shadow_answer, "train": (root / "finetune" / "data" / "train.jsonl").read_bytes()}  # fmt: skip
+            "shadow": shadow_answer, "late_canary": late_canary, "train": (root / "finetune" / "data" / "train.jsonl").read_bytes()}  # fmt: skip
 
 
 def _trace(invoke_llmops: Cli, h: dict[str, Any], rid: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -173,6 +174,10 @@ def test_answers_trace_to_the_release_serving_then_with_data_evals_and_approvers
     shadow = _traced(invoke_llmops, h, h["shadow"])
     assert shadow["request"]["shadow_of"] == h["production"]
     assert shadow["lineage"]["release"]["adapter"] == h["adapter"]
+
+    # both stages point at the release: the answer's own target names the stage that served it
+    late = _traced(invoke_llmops, h, h["late_canary"])
+    assert late["served_by"]["stage"] == "canary"
 
     tree = invoke_llmops("trace", h["canary"], cwd=h["root"], env=h["env"])
     assert tree.returncode == 0, tree.stderr
