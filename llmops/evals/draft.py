@@ -46,19 +46,13 @@ class DraftRelease(ResolvedRelease):
         return f"{adapter} + draft prompt {self.path} (sha256 {self.content_sha256[:12]}…)"
 
 
-def display_path(root: Path, path: Path) -> str:
-    """``path`` relative to the workspace root when it lies inside it, else as given."""
-    full = path.resolve()
-    return full.relative_to(root.resolve()).as_posix() if full.is_relative_to(root.resolve()) else str(path)
-
-
-def draft_release(resolved: ResolvedRelease, path: Path, root: Path) -> DraftRelease:
-    """``resolved`` (resolved without a prompt) with the prompt file at ``path`` as its prompt.
+def draft_release(resolved: ResolvedRelease, path: Path, shown: str) -> DraftRelease:
+    """``resolved`` (resolved without a prompt) with the prompt file at ``path`` (``shown``: as messages name it)
+    as its prompt.
 
     The file is checked as ``llmops prompts validate`` checks it (schema, templates, name = file name);
     ValidationFailed lists every problem before any request is sent.
     """
-    shown = display_path(root, path)
     spec = load_checked(path, display=shown)
     info = PromptVersionInfo(
         name=spec.name,

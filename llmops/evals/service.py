@@ -179,7 +179,7 @@ def _plan(registry: Registry, suite_path: Path, opts: RunOptions) -> _Plan:
     wanted, wanted_production, engine_url = _target_releases(registry, suite, opts)
     candidate = registry.resolve(wanted)
     if opts.prompt_file is not None:
-        candidate = draft_release(candidate, opts.prompt_file, registry.ws.root)
+        candidate = draft_release(candidate, opts.prompt_file, registry.ws.shown(opts.prompt_file))
     production = registry.resolve(wanted_production) if wanted_production else None
     needs_baseline = any(g.relative for g in suite.gates)
     if production is None and any(g.relative and g.when_no_production == "error" for g in suite.gates):
