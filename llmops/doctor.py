@@ -14,10 +14,12 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Literal
 
 from llmops.config.workspace import Workspace
 from llmops.errors import LlmopsError
+from llmops.extras import missing_modules
 from llmops.promotion import pending, repair
 from llmops.registry import connect
 from llmops.registry.audit import AuditRecord
@@ -32,6 +34,9 @@ PACKAGES = (
     ("fastapi", "fastapi"),
     ("ray", "ray"),
 )
+#: the extra that installs a checked module: a role's install lacks the others (a warning, not a failure)
+EXTRA_OF = MappingProxyType({"transformers": "train", "peft": "train", "datasets": "train", "torch": "train", "ragas": "evals",
+            "langchain": "evals", "fastapi": "gateway", "ray": "ray", "vllm": "engine-cpu or engine-gpu"})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,7 @@ class Check:
 
 
 def _dist_version(dist: str) -> str:
-    for candidate in (dist, f"{dist}-cpu"):
+    for candidate in (dist, f"{dist}-cpu", f"{dist}-skinny"):
         try:
             return importlib.metadata.version(candidate)
         except importlib.metadata.PackageNotFoundError:
@@ -50,7 +55,17 @@ def _dist_version(dist: str) -> str:
     return "?"
 
 
+def _not_installed(module: str) -> Check | None:
+    """A warning naming the extra when ``module`` is not installed at all (None when it is)."""
+    if not missing_modules(module):
+        return None
+    extra = EXTRA_OF.get(module)
+    return Check(f"import {module}", "warn", f"not installed (the {extra} extra)" if extra else "not installed")
+
+
 def _import(module: str, dist: str) -> Check:
+    if absent := _not_installed(module):
+        return absent
     start = time.perf_counter()
     try:
         importlib.import_module(module)
@@ -108,6 +123,8 @@ def repair_pending(ws: Workspace) -> list[AuditRecord]:
 
 
 def _gpu_check() -> Check:
+    if absent := _not_installed("torch"):
+        return Check("GPU", "warn", f"torch {absent.detail}")
     try:
         import torch
     except ImportError as exc:

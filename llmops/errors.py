@@ -27,6 +27,7 @@ non-zero; the gateway maps the tree to HTTP status codes in a single place.
     ├── LeaseLost                this promotion's lease expired or was taken over midway
     ├── RolloutActive            a rollout owns the route's weights; a manual write needs ``force`` (rollout id; HTTP 409)
     ├── ServerError              a child server (MLflow, vLLM, Ray) failed to start or become healthy
+    ├── MissingExtra             a command needs an optional extra that is not installed (command, extra, modules)
     └── GatewayError             a gateway request cannot be served (OpenAI ``code`` and ``param``)
         ├── AuthenticationError     no API key, or an unknown one
         ├── PermissionDeniedError   the key lacks the scope (admin) the endpoint needs
@@ -227,6 +228,20 @@ class ServerError(LlmopsError):
     def __init__(self, message: str, *, log_path: Path | None = None) -> None:
         super().__init__(f"{message} (log: {log_path})" if log_path else message)
         self.log_path = log_path
+
+
+class MissingExtra(LlmopsError):
+    """``.command`` needs one of the ``.extras``, none installed (``.missing``: the modules not found); exit 2."""
+
+    def __init__(self, command: str, extras: tuple[str, ...], missing: list[str]) -> None:
+        names = " or ".join(extras)
+        installs = " or ".join(f"'llmops[{extra}]'" for extra in extras)
+        super().__init__(
+            f"llmops {command} needs the {names} extra: pip install {installs} (missing: {', '.join(missing)})"
+        )
+        self.command = command
+        self.extras = extras
+        self.missing = missing
 
 
 class GatewayError(LlmopsError):

@@ -12,6 +12,7 @@ from rich.table import Table
 from llmops.cli.common import JsonOpt, WorkspaceOpt, console, err_console, iso_utc, print_json, workspace
 from llmops.config.workspace import Workspace
 from llmops.errors import IntegrityError, LlmopsError, NotFoundError
+from llmops.extras import missing_modules
 from llmops.finetune.dataset import build_examples, check_tokenizer
 from llmops.finetune.rows import read_rows
 from llmops.finetune.validation import check_data
@@ -76,6 +77,8 @@ def validate(
     model_ref = base_model or ws.settings.models.base_model
     if "prompt" in kinds and spec is None:
         notes.append("prompt rows not formatted (pass --prompt): token lengths not checked")
+    elif missing_modules("transformers"):
+        notes.append("the train extra is not installed (pip install 'llmops[train]'): token lengths not checked")
     elif not available_without_building(ws, model_ref):
         notes.append("the reference model is not built (llmops models bootstrap): token lengths not checked")
     else:

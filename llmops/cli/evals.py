@@ -12,6 +12,7 @@ from rich.table import Table
 
 from llmops.cli.common import JsonOpt, WorkspaceOpt, console, iso_utc, print_json, workspace
 from llmops.cli.render import RichReporter
+from llmops.extras import require
 from llmops.refs import AdapterRef, PromptRef
 from llmops.registry import connect
 
@@ -67,6 +68,7 @@ def run(
     Example: llmops eval run evals/support-triage.yaml --candidate support-triage/1 -o reports/
     Example: llmops eval run evals/support-triage.yaml --prompt-file prompts/support-triage.yaml -o reports/
     """
+    require("eval run", "evals")
     if prompt and prompt_file:
         raise typer.BadParameter("give --prompt or --prompt-file, not both", param_hint="--prompt-file")
     # the eval runner's stack (aiohttp, ragas, matplotlib) loads only when a suite runs

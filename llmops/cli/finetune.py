@@ -10,6 +10,7 @@ import typer
 from llmops.cli.common import JsonOpt, WorkspaceOpt, console, print_json, workspace
 from llmops.cli.render import RichReporter
 from llmops.errors import ConfigError, LaunchError
+from llmops.extras import require
 from llmops.finetune.job import load_job
 from llmops.finetune.launch import LaunchRequest, LocalLauncher
 from llmops.finetune.ray_launcher import RayLauncher, build_request
@@ -65,6 +66,7 @@ def run(
 
     Example: llmops finetune run finetune/support-triage.yaml --max-steps 20
     """
+    require("finetune run", "train")
     ws = workspace(ws_path)
     path = _job_path(job, ws.root)
     out = console()
@@ -107,6 +109,7 @@ def launch(
 
     Example: llmops finetune launch finetune/support-triage.yaml --cluster http://127.0.0.1:8265 --wait
     """
+    require("finetune launch", "ray")
     ws = workspace(ws_path)
     path = _job_path(job, ws.root)
     if not path.is_relative_to(ws.root):
@@ -139,6 +142,7 @@ def status(
 
     Example: llmops finetune status llmops-support-triage-1a2b3c4d --cluster http://127.0.0.1:8265 --json
     """
+    require("finetune status", "ray")
     state = RayLauncher(cluster).status(job_id)
     if as_json:
         print_json({"job_id": job_id, "cluster": cluster, "status": state})
@@ -154,6 +158,7 @@ def logs(
 
     Example: llmops finetune logs llmops-support-triage-1a2b3c4d --cluster http://127.0.0.1:8265
     """
+    require("finetune logs", "ray")
     console().print(RayLauncher(cluster).logs(job_id), markup=False, highlight=False, end="")
 
 
@@ -167,6 +172,7 @@ def cancel(
 
     Example: llmops finetune cancel llmops-support-triage-1a2b3c4d --cluster http://127.0.0.1:8265
     """
+    require("finetune cancel", "ray")
     stopped = RayLauncher(cluster).cancel(job_id)
     console().print(f"job {job_id}: {'stop requested' if stopped else 'already finished'}")
 
@@ -193,6 +199,7 @@ def score(
 
     Example: llmops finetune score finetune/support-triage.yaml --adapter support-triage-lora/1
     """
+    require("finetune score", "train")
     ws = workspace(ws_path)
     data, fallback_prompt = target, None
     if target.suffix in (".yaml", ".yml"):

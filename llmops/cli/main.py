@@ -44,6 +44,7 @@ from llmops.cli.render import RichReporter
 from llmops.config.workspace import find_root
 from llmops.doctor import Check, repair_pending, run_checks
 from llmops.errors import LlmopsError, ValidationFailed
+from llmops.extras import require
 from llmops.registry.backend import MLFLOW_PROCESS_DEFAULTS
 from llmops.scaffold import scaffold
 from llmops.validate import validate_workspace, workspace_warnings
@@ -204,6 +205,7 @@ def demo(
 
     Example: llmops demo
     """
+    require("demo", "all", "torch", "vllm", "ragas", "numpy", "flask")
     # the demo pulls every stack (torch, aiohttp, ragas, openai): loaded only when it runs
     from llmops.demo import DemoOptions, run_demo
 

@@ -8,6 +8,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from llmops.cli.common import WorkspaceOpt, console, workspace
+from llmops.extras import require
 from llmops.models.reference import ensure_reference_model
 from llmops.models.spec import DEFAULT_STEPS
 from llmops.registry import connect
@@ -28,6 +29,7 @@ def bootstrap(
 
     Example: llmops models bootstrap
     """
+    require("models bootstrap", "train")
     ws = workspace(ws_path)
     ref = ws.settings.models.reference
     seed = ref.seed if seed is None else seed

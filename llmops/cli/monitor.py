@@ -13,6 +13,7 @@ from llmops.cli.common import JsonOpt, WorkspaceOpt, console, err_console, print
 from llmops.cli.render import RichReporter
 from llmops.config.monitor import load_monitor_file
 from llmops.errors import ConfigError
+from llmops.extras import require
 from llmops.monitor.levels import LEVEL_VALUES
 
 MONITOR_FILE = "serving/monitor.yaml"
@@ -99,6 +100,7 @@ def run_cmd(
 
     Example: llmops monitor run --no-record --json > monitor.json
     """
+    require("monitor run", "monitor")
     from llmops.monitor.runner import run_monitor
 
     ws = workspace(ws_path)

@@ -12,6 +12,7 @@ from rich.table import Table
 from llmops.cli.common import JsonOpt, WorkspaceOpt, console, err_console, print_json, stop_requested, workspace
 from llmops.cli.render import RichReporter
 from llmops.config.monitor import load_monitor_file
+from llmops.extras import require
 
 MONITOR_FILE = "serving/monitor.yaml"
 _STYLE = {"ok": "green", "warn": "yellow", "alert": "red", "insufficient_data": "dim"}
@@ -44,6 +45,7 @@ def serve(
 
     Example: llmops monitor serve --interval 300 --port 9108
     """
+    require("monitor serve", "monitor")
     from llmops.monitor.serve import ServeOptions, serve_monitor
 
     ws = workspace(ws_path)
@@ -84,6 +86,7 @@ def probe(
 
     Example: llmops monitor probe support-triage --gateway-url http://127.0.0.1:8080/v1
     """
+    require("monitor probe", "evals")
     from llmops.monitor.probe import default_gateway_url, run_probe
     from llmops.registry import connect
 

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from llmops.cli.common import WorkspaceOpt, console, run_until_stopped, stop_requested, workspace
+from llmops.extras import require
 from llmops.redact import redact
 from llmops.registry.server import start_server
 
@@ -41,6 +42,7 @@ def serve(
     Example: llmops registry serve --port 5000
     Example: llmops registry serve --backend-store-uri postgresql://mlflow:PASS@db:5432/mlflow
     """
+    require("registry serve", "registry")
     ws = workspace(ws_path)
     out = console()
     stop = stop_requested()

@@ -12,6 +12,7 @@ from llmops.cli.common import JsonOpt, WorkspaceOpt, console, err_console, print
 from llmops.cli.render import RichReporter
 from llmops.config.monitor import MonitorFile, RouteMonitorSpec, load_monitor_file
 from llmops.errors import ConfigError
+from llmops.extras import require
 from llmops.names import check_name
 
 MONITOR_FILE = "serving/monitor.yaml"
@@ -78,6 +79,8 @@ def retrain(
 
     Example: llmops retrain support-triage --since 2026-11-30T00:00:00Z --min-records 20
     """
+    require("retrain", "train")
+    require("retrain", "evals")
     from llmops.monitor.retrain import retrain as do_retrain
 
     check_name(route, "route")

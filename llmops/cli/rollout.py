@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from llmops.cli.common import JsonOpt, WorkspaceOpt, console, err_console, print_json, stdout_to_stderr, workspace
 from llmops.cli.render import RichReporter
+from llmops.extras import require
 from llmops.names import check_name
-from llmops.rollout import service
-from llmops.rollout.controller import RolloutOutcome
-from llmops.rollout.metrics import RolloutExporter
-from llmops.rollout.state import RolloutState
+from llmops.validate import ROLLOUT_FILE
+
+if TYPE_CHECKING:  # the rollout's statistics (numpy, scipy, scikit-learn) load only when a rollout command runs
+    from llmops.rollout import service
+    from llmops.rollout.controller import RolloutOutcome
+    from llmops.rollout.state import RolloutState
 
 app = typer.Typer(
     help="Roll a release out step by step (canary 10% -> 50% -> 100%), judged against stable on live traffic.",
@@ -24,7 +27,7 @@ app = typer.Typer(
 
 RouteArg = Annotated[str, typer.Argument(help="Route name in serving/gateway.yaml, e.g. support-triage.")]
 ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", help=f"Rollout spec (default: {service.ROLLOUT_FILE}).", show_default=False)
+    Path | None, typer.Option("--config", help=f"Rollout spec (default: {ROLLOUT_FILE}).", show_default=False)
 ]
 MetricsOpt = Annotated[
     int | None,
@@ -35,7 +38,18 @@ IntervalOpt = Annotated[
 ]
 
 
+def _service() -> Any:
+    """``llmops.rollout.service``, once the monitor extra it needs is known to be installed."""
+    require("rollout", "monitor", "numpy", "scipy", "sklearn")
+    from llmops.rollout import service
+
+    return service
+
+
 def _options(config: Path | None, metrics_port: int | None, interval: float | None, quiet: bool) -> service.Options:
+    from llmops.rollout import service
+    from llmops.rollout.metrics import RolloutExporter
+
     exporter = RolloutExporter()
     if metrics_port is not None:
         exporter.serve(metrics_port)
@@ -96,7 +110,7 @@ def start(
     """
     check_name(route, "route")
     with stdout_to_stderr(as_json):
-        outcome = service.start(workspace(ws_path), route, adapter=adapter, prompt=prompt, steps=steps, force=force,
+        outcome = _service().start(workspace(ws_path), route, adapter=adapter, prompt=prompt, steps=steps, force=force,
                                 reason=reason, options=_options(config, metrics_port, interval, as_json))  # fmt: skip
     _finish(outcome, as_json)
 
@@ -119,7 +133,9 @@ def resume(
     """
     check_name(route, "route")
     with stdout_to_stderr(as_json):
-        outcome = service.resume(workspace(ws_path), route, options=_options(config, metrics_port, interval, as_json))
+        outcome = _service().resume(
+            workspace(ws_path), route, options=_options(config, metrics_port, interval, as_json)
+        )
     _finish(outcome, as_json)
 
 
@@ -137,7 +153,7 @@ def abort(
     """
     check_name(route, "route")
     with stdout_to_stderr(as_json):
-        outcome = service.abort(workspace(ws_path), route, reason=reason,
+        outcome = _service().abort(workspace(ws_path), route, reason=reason,
                                 options=_options(config, None, None, as_json))  # fmt: skip
     if as_json:
         print_json({"rollout": outcome.rollout_id, "status": outcome.status, "state": outcome.state.to_dict()})
@@ -198,7 +214,8 @@ def status(
     """
     check_name(route, "route")
     ws = workspace(ws_path)
-    view = service.status(ws, route)
+    svc = _service()
+    view = svc.status(ws, route)
     if as_json:
         print_json(_view_json(view))
         return
@@ -210,5 +227,5 @@ def status(
     with Live(_render(view), console=console(), refresh_per_second=1) as live:
         while view.record is not None and view.record.is_open:
             time.sleep(2.0)
-            view = service.status(ws, route)
+            view = svc.status(ws, route)
             live.update(_render(view))

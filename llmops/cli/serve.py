@@ -14,6 +14,7 @@ from llmops.config.gateway import is_loopback, load_gateway_file
 from llmops.engine import EngineSettings, start_engine
 from llmops.engine.keys import ENGINE_KEY_ENV, engine_key_path, serve_key
 from llmops.errors import ConfigError
+from llmops.extras import require
 from llmops.models.base import locate_base
 from llmops.names import check_name
 from llmops.redact import install_log_redaction
@@ -39,16 +40,26 @@ def engine(
     name: Annotated[
         str, typer.Option(help="The engine's name in serving/gateway.yaml (names its key file).")
     ] = "local",
+    resolve_adapters: Annotated[
+        bool,
+        typer.Option(
+            "--resolve-adapters",
+            help="Fetch registry adapters asked for by name (NAME-vVERSION-SHA12) on first request, sha256-verified "
+            "(for replicas behind a Service; set the gateway's engines.NAME.sync_adapters: false).",
+        ),
+    ] = False,
     ws_path: WorkspaceOpt = None,
 ) -> None:
     """Start vLLM's OpenAI server (LoRA and runtime adapter loading on); Ctrl-C stops it.
 
     It demands an API key on every /v1 call: $LLMOPS_ENGINE_KEY if set, else the key in
     .llmops/engines/NAME.key (generated on first start, mode 0600), which the gateway's engine NAME reads.
-    The gateway loads registry adapters into it by name (NAME-vVERSION-SHA12) when routes need them.
+    The gateway loads registry adapters into it by name (NAME-vVERSION-SHA12) when routes need them; with
+    --resolve-adapters the engine fetches them from the registry itself on first request (sha256-verified).
 
     Example: llmops serve engine --port 8000
     """
+    require("serve engine", "engine")
     check_name(name, "engine")
     ws = workspace(ws_path)
     out = console()
@@ -65,6 +76,8 @@ def engine(
         kv_cache_gib=kv_cache_gib,
         startup_timeout_s=startup_timeout,
         api_key=serve_key(ws.home, name)[0],
+        resolve_adapters=resolve_adapters,
+        workspace=str(ws.root) if resolve_adapters else None,
     )
     log_path = ws.logs_dir / f"vllm-{port}.log"
     stop = stop_requested()
@@ -99,6 +112,7 @@ def gateway(
 
     Example: LLMOPS_GATEWAY_KEY=… llmops serve gateway --config serving/gateway.yaml
     """
+    require("serve gateway", "gateway")
     import uvicorn
 
     # the gateway's stack (FastAPI, aiohttp, prometheus) loads only when it serves: `llmops --help` stays fast

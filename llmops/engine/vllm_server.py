@@ -48,6 +48,9 @@ from llmops.errors import ServerError
 from llmops.process import ManagedProcess, http_ok
 
 API_SERVER_MODULE = "vllm.entrypoints.openai.api_server"
+#: turns on the registry LoRA resolver plugin in the engine (see :mod:`llmops.lora_resolver`)
+RESOLVER_ENV = "LLMOPS_LORA_RESOLVER"
+RESOLVER_REGISTRY = "registry"
 
 
 class EngineSettings(StrictModel):
@@ -75,6 +78,14 @@ class EngineSettings(StrictModel):
     extra_args: tuple[str, ...] = ()
     api_key: str | None = Field(
         None, repr=False, description="key every /v1 call must send (VLLM_API_KEY); None: none (not recommended)"
+    )
+    resolve_adapters: bool = Field(
+        False,
+        description="the engine fetches registry adapters asked for by name (NAME-vVERSION[-SHA12]) itself: "
+        "the llmops LoRA resolver plugin (LLMOPS_LORA_RESOLVER=registry)",
+    )
+    workspace: str | None = Field(
+        None, description="workspace folder whose registry the resolver reads (LLMOPS_WORKSPACE); None: inherited"
     )
 
     @property
@@ -154,6 +165,10 @@ def engine_env(
     )
     if settings.api_key:
         env["VLLM_API_KEY"] = settings.api_key
+    if settings.resolve_adapters:
+        env[RESOLVER_ENV] = RESOLVER_REGISTRY
+    if settings.workspace:
+        env["LLMOPS_WORKSPACE"] = settings.workspace
     if settings.offline:
         env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
     if (device or resolve_device(settings)) == "cpu":

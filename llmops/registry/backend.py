@@ -18,6 +18,7 @@ import tempfile
 import urllib.parse
 from collections.abc import Callable, Iterator
 from functools import cached_property
+from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -50,6 +51,12 @@ def check_reachable(uri: str) -> None:
             raise RegistryError("registry is unreachable (GET /health failed)", uri=uri)
         return
     if scheme == "sqlite":
+        if find_spec("sqlalchemy") is None:  # a slim install (mlflow-skinny) talks to MLflow servers only
+            raise RegistryError(
+                "the embedded SQLite registry needs the registry extra (pip install 'llmops[registry]'); "
+                "or set MLFLOW_TRACKING_URI to an MLflow server (http://…)",
+                uri=uri,
+            )
         path = Path(uri.removeprefix("sqlite:///"))
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
-"""Tracked runs: one MLflow run per fine-tune job (params, tags, artifacts, dataset inputs, metrics).
+"""Tracked runs: one MLflow run per fine-tune job (params, tags, artifacts, metrics; dataset inputs are logged by
+:meth:`llmops.registry.datasets.DatasetStore.log_input`).
 
 Everything goes through the registry's client and an explicit run id (no global "active run"), so a
 resumed job reopens *its* run and nothing leaks between jobs in one process. Metrics are buffered and
@@ -8,20 +9,16 @@ sent in batches.
 from __future__ import annotations
 
 import time
-import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmops.registry import tags
 from llmops.registry.backend import Backend
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-#: digests are stored in a 36-character column; the full sha256 goes in the input's tags
-_DIGEST_CHARS = 32
 _FLUSH_EVERY_S = 2.0
 _FLUSH_EVERY_N = 50
 
@@ -61,27 +58,6 @@ class TrackedRun:
     def log_text(self, text: str, artifact_file: str) -> None:
         with self._backend.call(f"cannot log {artifact_file} to run {self.run_id}"):
             self._client.log_text(self.run_id, text, artifact_file)
-
-    def log_dataset(
-        self, rows: Sequence[str], *, source: Path, shown: str, fingerprint: str, name: str, context: str
-    ) -> None:
-        """Log a data file as a run input with its fingerprint (what ``mlflow.log_input`` records)."""
-        import pandas as pd
-        from mlflow.data.pandas_dataset import from_pandas
-        from mlflow.entities import DatasetInput, InputTag
-
-        frame = pd.DataFrame({"row": list(rows)})
-        with warnings.catch_warnings():
-            # MLflow registers two local-file source types and says so on every call; either is right here
-            warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
-            dataset = from_pandas(frame, source=str(source.resolve()), name=name, digest=fingerprint[:_DIGEST_CHARS])
-        input_tags = [
-            InputTag("mlflow.data.context", context),
-            InputTag(tags.SHA256, fingerprint),
-            InputTag(tags.SOURCE_PATH, shown),
-        ]
-        with self._backend.call(f"cannot log dataset {name} to run {self.run_id}"):
-            self._client.log_inputs(self.run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(), tags=input_tags)])
 
     # -- metrics -------------------------------------------------------------------------------
     def log_metrics(self, step: int, metrics: Mapping[str, float]) -> None:

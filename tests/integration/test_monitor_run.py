@@ -70,8 +70,9 @@ def monitored(mlflow_server, tmp_path: Path) -> dict[str, object]:  # type: igno
     rows = read_rows(root / "data" / "train.jsonl", display="data/train.jsonl")
     registry = connect(load_workspace(root, env=env))
     run = registry.runs.start("llmops-test-finetune", adapter, {tags.KIND: tags.KIND_FINETUNE})
-    run.log_dataset([r.canonical for r in rows.rows], source=rows.path, shown="data/train.jsonl",
-                    fingerprint=rows.fingerprint, name="train", context=TRAINING_CONTEXT)  # fmt: skip
+    stored = registry.datasets.store([root / "data" / "train.jsonl"], fingerprint=rows.fingerprint, name="train",
+                                     kind="training", rows=len(rows.rows), source="data/train.jsonl")  # fmt: skip
+    registry.datasets.log_input(run.run_id, stored, context=TRAINING_CONTEXT)
     run.finish("FINISHED")
     weights = tmp_path / "adapter"
     weights.mkdir()
