@@ -15,7 +15,7 @@ containers:
   - name: {{ .name }}
     image: {{ .image }}
     imagePullPolicy: {{ $root.Values.image.pullPolicy }}
-    command:
+    args:
       {{- toYaml .args | nindent 6 }}
     env:
       {{- include "llmops.commonEnv" $root | nindent 6 }}
