@@ -35,13 +35,7 @@ def _live_paths(ws: Workspace, config: Path | None) -> tuple[Path | None, Path |
         raise ConfigError.at("--config", f"{config} does not exist")
     else:
         spec = RequestLogSpec()
-    if not spec.enabled:
-        return None, None
-    live = Path(spec.path)
-    live = live if live.is_absolute() else ws.home / live
-    named = spec.feedback_path
-    feedback = live.with_name("feedback.jsonl") if named is None else Path(named)
-    return live, feedback if feedback.is_absolute() else ws.home / feedback
+    return spec.paths(ws.home) or (None, None)
 
 
 def _when(epoch_s: float | None) -> str:

@@ -257,6 +257,15 @@ class RequestLogSpec(StrictModel):
         "in the request log's folder",
     )
 
+    def paths(self, home: Path) -> tuple[Path, Path] | None:
+        """(request log, feedback log) resolved against the llmops ``home``; None when logging is off. The
+        feedback log defaults to ``feedback.jsonl`` beside the request log."""
+        if not self.enabled:
+            return None
+        log = Path(self.path) if Path(self.path).is_absolute() else home / self.path
+        named = Path(self.feedback_path) if self.feedback_path is not None else log.with_name("feedback.jsonl")
+        return log, named if named.is_absolute() else home / named
+
 
 class GatewayFile(StrictModel):
     """Schema of ``serving/gateway.yaml``."""

@@ -155,15 +155,7 @@ def settings_from_file(
     if spec.auth.enabled and not keys:
         detail = f" (unset: {', '.join(missing)})" if missing else ""
         raise ConfigError.at(file, f"auth is enabled but no API key is available{detail}", field="auth.keys")
-    log_path = feedback_path = None
-    if spec.request_log.enabled:
-        log_path = Path(spec.request_log.path)
-        if not log_path.is_absolute():
-            log_path = home / log_path
-        feedback = spec.request_log.feedback_path
-        feedback_path = log_path.with_name("feedback.jsonl") if feedback is None else Path(feedback)
-        if not feedback_path.is_absolute():
-            feedback_path = home / feedback_path
+    log_path, feedback_path = spec.request_log.paths(home) or (None, None)
     secret = sticky_secret(spec.routing.sticky_secret_env, home=home, env=env, file=file)
     engine_keys = {n: key for n, e in spec.engines.items() if (key := client_key(home, n, e.api_key_env, env))}
     return GatewaySettings(
