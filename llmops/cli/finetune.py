@@ -197,6 +197,8 @@ def score(
 ) -> None:
     """Exact match of greedy answers against the rows' targets (base model, or base + a registered adapter).
 
+    When every target is a JSON object, each field's accuracy is printed too (support-triage: intent, priority).
+
     Example: llmops finetune score finetune/support-triage.yaml --adapter support-triage-lora/1
     """
     require("finetune score", "train")
@@ -226,3 +228,6 @@ def score(
     for answer, expected in wrong[:5]:
         out.print(f"  expected {expected!r}, got {answer!r}", markup=False, soft_wrap=True)
     out.print(f"exact match {result.exact_match:.1%} ({result.n - len(wrong)}/{result.n}) for {label}; rows {data}")
+    fields = result.field_accuracy()
+    if fields:
+        out.print("field accuracy: " + ", ".join(f"{key} {value:.1%}" for key, value in fields.items()))

@@ -8,6 +8,7 @@ full job against a served release; this is the same measurement in-process with 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,30 @@ class ScoreResult:
     @property
     def n(self) -> int:
         return len(self.targets)
+
+    def field_accuracy(self) -> dict[str, float]:
+        """Per-field accuracy when every target is a JSON object (e.g. ``intent`` and ``priority``), else ``{}``.
+
+        An answer that is not a JSON object counts as wrong on every field; extra fields are ignored.
+        """
+        parsed_targets = [_json_object(t) for t in self.targets]
+        if not parsed_targets or any(t is None for t in parsed_targets):
+            return {}
+        fields = sorted({key for t in parsed_targets if t is not None for key in t})
+        hits = dict.fromkeys(fields, 0)
+        for answer, target in zip(self.answers, parsed_targets, strict=True):
+            got = _json_object(answer) or {}
+            for key in fields:
+                hits[key] += key in got and target is not None and got[key] == target.get(key)
+        return {key: hits[key] / self.n for key in fields}
+
+
+def _json_object(text: str) -> dict[str, object] | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def load_for_generation(base_path: str, adapter_dir: Path | None = None) -> Any:

@@ -185,6 +185,7 @@ def test_adapters_cli_lists_and_shows_lineage(ft, trained: dict[str, object], in
     )  # fmt: skip
     assert scored.returncode == 0, scored.stdout + scored.stderr
     assert f"for adapter {name}/1 on {ft.model_path}" in scored.stdout and "/4)" in scored.stdout
+    assert "field accuracy: intent " in scored.stdout and ", priority " in scored.stdout
 
 
 def _runs_of(ft, job: str) -> int:
