@@ -30,13 +30,6 @@ def is_database_uri(uri: str) -> bool:
     return scheme in DB_SCHEMES
 
 
-#: SQLAlchemy pool of the server's store. MLflow's default (5 + 10 overflow) is smaller than the number of
-#: requests its server handles at once (~40 worker threads), so a burst of concurrent operators (32 prompt
-#: pushes against SQLite) waited 30 s for a connection and failed with "QueuePool limit of size 5 overflow
-#: 10 reached". With the pool as large as the thread pool, requests queue on the database instead.
-POOL_ENV = {"MLFLOW_SQLALCHEMYSTORE_POOL_SIZE": "20", "MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW": "30"}
-
-
 def server_argv(backend_uri: str, artifacts: Path | str, host: str, port: int, workers: int = 1) -> list[str]:
     return [
         sys.executable,
@@ -107,7 +100,7 @@ def start_server(
         "MLflow server",
         server_argv(backend, artifacts, host, port),
         log,
-        env={**POOL_ENV, **os.environ, **env},  # the user's pool settings win over ours
+        env={**os.environ, **env},
         cwd=ws.home,
     ).start()
     try:
