@@ -41,15 +41,16 @@ class ScoreResult:
 
         An answer that is not a JSON object counts as wrong on every field; extra fields are ignored.
         """
-        parsed_targets = [_json_object(t) for t in self.targets]
-        if not parsed_targets or any(t is None for t in parsed_targets):
+        parsed = [_json_object(t) for t in self.targets]
+        targets = [t for t in parsed if t is not None]
+        if not targets or len(targets) != len(parsed):
             return {}
-        fields = sorted({key for t in parsed_targets if t is not None for key in t})
+        fields = sorted({key for t in targets for key in t})
         hits = dict.fromkeys(fields, 0)
-        for answer, target in zip(self.answers, parsed_targets, strict=True):
+        for answer, target in zip(self.answers, targets, strict=True):
             got = _json_object(answer) or {}
             for key in fields:
-                hits[key] += key in got and target is not None and got[key] == target.get(key)
+                hits[key] += key in got and got[key] == target.get(key)
         return {key: hits[key] / self.n for key in fields}
 
 
