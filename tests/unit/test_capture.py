@@ -146,7 +146,8 @@ def test_prompt_variables_are_the_input_and_the_shadow_copy_is_captured_too(tmp_
     body = {"model": "triage", "messages": [], "prompt_variables": {"message": SECRET_TEXT}}
     answers, records, raw = send(app, [body])
     assert answers[0].status_code == 200
-    assert b"jane.doe@example.com" not in raw and b"4111" not in raw
+    for planted in PLANTED:  # whole values: a bare "4111" can occur in a record's timestamps or latencies
+        assert planted.encode() not in raw
     primary = next(r for r in records if "shadow_of" not in r)
     shadow = next(r for r in records if "shadow_of" in r)
     assert primary["input"] == shadow["input"] == {"variables": {"message": MASKED}}
