@@ -14,6 +14,7 @@ from llmops.config.workspace import Workspace
 from llmops.errors import IntegrityError, LlmopsError, NotFoundError
 from llmops.extras import missing_modules
 from llmops.finetune.dataset import build_examples, check_tokenizer
+from llmops.finetune.job import load_job
 from llmops.finetune.rows import read_rows
 from llmops.finetune.validation import check_data
 from llmops.models.base import available_without_building, resolve_base
@@ -41,11 +42,23 @@ def _prompt_spec(ws: Workspace, ref: str) -> tuple[PromptSpec, int | None, str]:
     return info.spec, info.version, f"{info.name}/{info.version}"
 
 
+def _shown(ws: Workspace, path: Path) -> str:
+    """``path`` relative to the workspace when inside it."""
+    return str(path.relative_to(ws.root)) if path.is_absolute() and path.is_relative_to(ws.root) else str(path)
+
+
 @app.command()
 def validate(
-    path: Annotated[Path, typer.Argument(help="Training data (JSONL).")],
+    path: Annotated[
+        Path,
+        typer.Argument(help="Training data (JSONL), or a fine-tune job file: its train, eval and test files."),
+    ],
     eval_path: Annotated[
         Path | None, typer.Option("--eval", help="Eval data (JSONL): also checked for overlap with PATH.")
+    ] = None,
+    test_path: Annotated[
+        Path | None,
+        typer.Option("--test", help="Held-out test data (JSONL): also checked for overlap with PATH and --eval."),
     ] = None,
     prompt: Annotated[
         str | None,
@@ -54,19 +67,37 @@ def validate(
     base_model: Annotated[
         str | None, typer.Option(help="Model whose tokenizer counts tokens (default: the workspace's base model).")
     ] = None,
-    max_seq_len: Annotated[int, typer.Option(min=8, help="Longest example allowed, in tokens.")] = 512,
+    max_seq_len: Annotated[
+        int | None, typer.Option(min=8, help="Longest example allowed, in tokens (default: the job's, else 512).")
+    ] = None,
     ws_path: WorkspaceOpt = None,
 ) -> None:
-    """Check JSONL data: schema, empty and over-long rows, duplicates, train/eval overlap, emails/phones/cards.
+    """Check JSONL data: schema, empty and over-long rows, duplicates, overlap between splits, emails/phones/cards.
 
+    Overlap: an eval row whose input is in train, a test row whose input is in train or eval. Given a
+    job file, its train/eval/test files, prompt and max_seq_len are used (options override them).
     Prints counts and the file:line of every finding; exits 1 when there are warnings, 2 on schema errors.
 
-    Example: llmops data validate finetune/data/support-triage/train.jsonl --eval finetune/data/support-triage/eval.jsonl --prompt prompts/support-triage.yaml
+    Example: llmops data validate finetune/support-triage.yaml --prompt prompts/support-triage.yaml
+
+    Example: llmops data validate finetune/data/support-triage/train.jsonl --eval finetune/data/support-triage/eval.jsonl --test finetune/data/support-triage/test.jsonl --prompt prompts/support-triage.yaml
     """
     ws = workspace(ws_path)
     out = console()
-    train_rows = read_rows(path)
-    eval_rows = read_rows(eval_path) if eval_path else None
+    shown: dict[Path, str] = {}  # files a job names, shown relative to the workspace
+    if path.suffix in (".yaml", ".yml"):  # a job file: its data, prompt and length limit
+        job_file = path if path.is_absolute() or path.is_file() else ws.root / path
+        job = load_job(job_file, display=str(path))
+        files = job.data_paths(ws.root)
+        path, eval_path = files["train"], eval_path or files.get("eval")
+        test_path = test_path or job.test_path(ws.root)
+        shown = {p: _shown(ws, p) for p in (path, eval_path, test_path) if p}
+        prompt = prompt or job.prompt
+        max_seq_len = max_seq_len or job.training.max_seq_len
+    limit = max_seq_len or 512
+    train_rows = read_rows(path, display=shown.get(path))
+    eval_rows = read_rows(eval_path, display=shown.get(eval_path)) if eval_path else None
+    test_rows = read_rows(test_path, display=shown.get(test_path)) if test_path else None
     kinds = train_rows.kinds | (eval_rows.kinds if eval_rows else set())
     notes: list[str] = []
     spec, version, prompt_label = (None, None, "")
@@ -90,7 +121,7 @@ def validate(
             train_examples = build_examples(train_rows, tokenizer, spec, version)
             eval_examples = build_examples(eval_rows, tokenizer, spec, version) if eval_rows else None
 
-    report = check_data(train_rows, train_examples, eval_rows, eval_examples, max_seq_len=max_seq_len)
+    report = check_data(train_rows, train_examples, eval_rows, eval_examples, max_seq_len=limit, test_rows=test_rows)
     table = Table("split", "file", "rows", "shapes", "tokens")
     for s in report.splits:
         shapes = ", ".join(f"{k} {v}" for k, v in sorted(s.kinds.items()))
@@ -99,7 +130,7 @@ def validate(
     for s in report.splits:
         out.print(f"fingerprint {s.split}: {s.fingerprint}", soft_wrap=True)
     if prompt_label:
-        out.print(f"prompt rows formatted with {prompt_label}; max_seq_len {max_seq_len}")
+        out.print(f"prompt rows formatted with {prompt_label}; max_seq_len {limit}")
     for note in notes:
         out.print(f"[yellow]note:[/yellow] {note}", soft_wrap=True)
     counts = report.counts()

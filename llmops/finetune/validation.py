@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,9 +141,10 @@ def check_split(
     rows: RowFile,
     examples: Sequence[Example] | None,
     max_seq_len: int | None,
-    train_inputs: dict[str, int] | None = None,
+    earlier_inputs: Mapping[str, str] | None = None,
 ) -> SplitReport:
-    """Run every check on one file; ``train_inputs`` (input key → train line) enables the overlap check."""
+    """Run every check on one file; ``earlier_inputs`` (input key → where it occurs, e.g. ``train line 3``)
+    enables the overlap check."""
     report = SplitReport(
         split=split,
         shown=rows.shown,
@@ -167,8 +168,8 @@ def check_split(
             warn("duplicate", row.line, f"same row as line {seen[key]}")
         else:
             seen[key] = row.line
-        if train_inputs is not None and input_key(row) in train_inputs:
-            warn("overlap", row.line, f"same input as train line {train_inputs[input_key(row)]}")
+        if earlier_inputs is not None and input_key(row) in earlier_inputs:
+            warn("overlap", row.line, f"same input as {earlier_inputs[input_key(row)]}")
         found = set().union(*(pii_kinds(t) for t in _texts(row)))
         if found:
             warn("pii", row.line, f"possible personal data: {', '.join(sorted(found))}")
@@ -191,14 +192,22 @@ def check_data(
     max_seq_len: int | None = None,
     test_rows: RowFile | None = None,
 ) -> DataReport:
-    """Check the train file and, when given, the eval and held-out test files (each with its overlap
-    against train; the test split is not tokenized, it is never trained on)."""
+    """Check the train file and, when given, the eval and held-out test files: eval's overlap against
+    train, the test's against train and eval (a held-out row seen while training, or while choosing
+    checkpoints, measures recall). The test split is not tokenized: it is never trained on."""
     splits = [check_split("train", train, train_examples, max_seq_len)]
-    train_inputs: dict[str, int] = {}
-    for row in train.rows:
-        train_inputs.setdefault(input_key(row), row.line)
+    earlier = _inputs_of("train", train)
     if eval_rows is not None:
-        splits.append(check_split("eval", eval_rows, eval_examples, max_seq_len, train_inputs))
+        splits.append(check_split("eval", eval_rows, eval_examples, max_seq_len, earlier))
+        earlier = {**_inputs_of("eval", eval_rows), **earlier}
     if test_rows is not None:
-        splits.append(check_split("test", test_rows, None, None, train_inputs))
+        splits.append(check_split("test", test_rows, None, None, earlier))
     return DataReport(splits)
+
+
+def _inputs_of(split: str, rows: RowFile) -> dict[str, str]:
+    """Input key → ``"<split> line N"`` of its first row in ``rows``."""
+    found: dict[str, str] = {}
+    for row in rows.rows:
+        found.setdefault(input_key(row), f"{split} line {row.line}")
+    return found

@@ -205,7 +205,7 @@ def build_dataset(
             continue
         rows.append((row, label))
     production = RowFile(Path("production"), "production", [r for r, _ in rows], [])
-    report = check_split("production", production, None, None, dict.fromkeys(held_out, 0))
+    report = check_split("production", production, None, None, dict.fromkeys(held_out, "the held-out data"))
     reasons: dict[int, str] = {}
     for finding in report.findings:  # the first reason by the order of DROP_REASONS
         line = finding.problem.line or 0

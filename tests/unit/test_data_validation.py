@@ -146,10 +146,22 @@ def test_committed_example_data_is_clean() -> None:
     for name in ("support-triage", "support-triage-skewed"):
         folder = REPO / "finetune" / "data" / name
         train, eval_, test = (read_rows(folder / f"{s}.jsonl") for s in ("train", "eval", "test"))
-        report = check_data(train, None, eval_, None)
+        report = check_data(train, None, eval_, None, test_rows=test)
+        assert [s.split for s in report.splits] == ["train", "eval", "test"]
         assert report.warnings == [], report.as_text()
-        held_out = check_data(train, None, test, None)
-        assert held_out.warnings == [], held_out.as_text()
+
+
+def test_a_test_row_seen_in_eval_is_an_overlap(tmp_path: Path, write_jsonl: Callable[..., Path]) -> None:
+    rows = [{"variables": {"message": m}, "target": "x"} for m in ("a", "b", "c")]
+    train = read_rows(write_jsonl(tmp_path / "train.jsonl", rows[:1]))
+    eval_ = read_rows(write_jsonl(tmp_path / "eval.jsonl", rows[1:2]))
+    test = read_rows(write_jsonl(tmp_path / "test.jsonl", [rows[2], rows[1], rows[0]]))
+    report = check_data(train, None, eval_, None, test_rows=test)
+    found = [(f.kind, f.problem.line, f.problem.message) for f in report.warnings]
+    assert found == [
+        ("overlap", 2, "same input as eval line 1"),
+        ("overlap", 3, "same input as train line 1"),
+    ]
 
 
 def test_data_validate_cli_reports_lines_and_exit_codes(tmp_path: Path, write_jsonl: Callable[..., Path]) -> None:
@@ -177,3 +189,25 @@ def test_data_validate_cli_reports_lines_and_exit_codes(tmp_path: Path, write_js
 
     helped = runner.invoke(app, ["data", "validate", "--help"])
     assert "Example:" in helped.output
+
+
+def test_data_validate_reads_a_job_file_and_flags_a_test_row_seen_in_eval(
+    tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    (tmp_path / "llmops.yaml").write_text("version: 1\n")
+    rows = [{"variables": {"message": m}, "target": "x"} for m in ("a", "b", "c")]
+    (tmp_path / "d").mkdir()
+    write_jsonl(tmp_path / "d" / "train.jsonl", rows[:1])
+    write_jsonl(tmp_path / "d" / "eval.jsonl", rows[1:2])
+    write_jsonl(tmp_path / "d" / "test.jsonl", [rows[2], rows[1]])
+    job = tmp_path / "job.yaml"
+    job.write_text(
+        "base_model: reference\ntrain: d/train.jsonl\neval: d/eval.jsonl\ntest: d/test.jsonl\n"
+        "prompt: support-triage@production\nadapter: a\ntraining: {max_steps: 1, max_seq_len: 64}\n"
+    )
+    prompt = str(REPO / "prompts" / "support-triage.yaml")
+    env = {"LLMOPS_HOME": str(tmp_path / "home"), **WIDE}
+    result = runner.invoke(app, ["data", "validate", str(job), "--prompt", prompt, "-w", str(tmp_path)], env=env)
+    assert result.exit_code == 1, result.output
+    assert "d/test.jsonl:2: same input as eval line 1 [overlap]" in result.output
+    assert "max_seq_len 64" in result.output  # the job's limit
