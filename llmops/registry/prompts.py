@@ -10,8 +10,9 @@ Reading a version recomputes its content hash from the stored spec (tags are mut
 spec against the registered template: a mismatch is an :class:`~llmops.errors.IntegrityError` naming
 the version. ``push`` registers a version only when the content hash differs from the latest version. It is
 safe to run concurrently: same-machine pushes serialize on a lock file in the workspace, and
-pushes from several machines converge, because after registering each push keeps only the
-lowest new version with its hash and deletes its own duplicate.
+pushes from several machines converge (see :meth:`PromptStore._converge`): a version whose predecessor
+has the same content is deleted by its own push, and every push reports the first version of the run of
+identical content it belongs to, a version that is never deleted.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 
 from filelock import FileLock
 
-from llmops.errors import IntegrityError, NotFoundError
+from llmops.errors import IntegrityError, NotFoundError, RegistryError
 from llmops.gitinfo import GitInfo
 from llmops.prompts.spec import PromptSpec
 from llmops.refs import PromptRef, check_alias
@@ -108,6 +109,14 @@ def _checked_hash(pv: PromptVersion, spec: PromptSpec) -> str:
     if (pv.tags or {}).get(tags.PROMPT_SPEC) and isinstance(template, list) and template != registered:
         raise IntegrityError(f"{label}: its {tags.PROMPT_SPEC} tag does not match the registered template")
     return digest
+
+
+def _run_start(listed: list[PromptVersionInfo], at: int) -> int:
+    """The first version of the run of identical content that ends at ``listed[at]`` (``listed``: oldest first)."""
+    start = at
+    while start > 0 and listed[start - 1].content_hash == listed[at].content_hash:
+        start -= 1
+    return listed[start].version
 
 
 def _info(pv: PromptVersion) -> PromptVersionInfo:
@@ -207,16 +216,20 @@ class PromptStore(Store):
         return FileLock(str(folder / f"prompt-{name}.lock"), timeout=300)
 
     def push(self, spec: PromptSpec, git: GitInfo, *, dry_run: bool = False) -> PushResult:
-        """Register ``spec`` as a new version unless its content equals the latest version's."""
+        """Register ``spec`` as a new version unless its content equals the latest version's.
+
+        "unchanged" reports the first version of the latest run of identical content, not the latest
+        version itself: that may be a concurrent push's duplicate, about to be deleted (see :meth:`_converge`).
+        """
         digest = spec.content_hash()
         with self._lock(spec.name):
-            latest = self.latest(spec.name)
-            if latest is not None and latest.content_hash == digest:
-                return PushResult(spec.name, "unchanged", latest.version, git.path)
+            listed = self.versions(spec.name)
+            if listed and listed[-1].content_hash == digest:
+                return PushResult(spec.name, "unchanged", _run_start(listed, len(listed) - 1), git.path)
             if dry_run:
                 return PushResult(spec.name, "would-register", None, git.path)
             version = self._register(spec, git, digest)
-            version = self._converge(spec.name, digest, version, latest.version if latest else 0)
+            version = self._converge(spec.name, digest, version)
         return PushResult(spec.name, "registered", version, git.path)
 
     def _register(self, spec: PromptSpec, git: GitInfo, digest: str) -> int:
@@ -264,10 +277,44 @@ class PromptStore(Store):
             except OSError as exc:
                 self._backend.fail(what, exc)
 
-    def _converge(self, name: str, digest: str, mine: int, base: int) -> int:
-        """Keep the lowest version above ``base`` with ``digest``; delete ``mine`` if it is a duplicate."""
-        same = [v.version for v in self.versions(name) if v.version > base and v.content_hash == digest]
-        keep = min(same, default=mine)
+    def _converge(self, name: str, digest: str, mine: int) -> int:
+        """The version a push that has just registered ``mine`` reports; ``mine`` is deleted when it is a duplicate.
+
+        The rule every push applies, wherever it runs: a version is a duplicate when the nearest version
+        below it that is not deleted has the same content; a push deletes its own version if it is a
+        duplicate, and reports the first version of the run of identical content that ends at its own.
+
+        Why every push agrees, and none reports a version that is later deleted:
+
+        * The listing taken after registering ``mine`` holds every version below it that is not deleted.
+          MLflow's database store numbers a version max(every version ever registered, deleted ones
+          included) + 1 in the transaction that inserts it, and (name, version) is the primary key: version
+          N commits only after N-1 has committed, numbers are never reused, and a version below ``mine``
+          that the listing lacks was deleted (MLflow deletes softly and hides deleted versions from
+          searches). So no waiting or re-listing is needed.
+        * The content of the nearest version that is not deleted below a version K never changes: a push
+          deletes its version J only when the version below J has J's content, so the versions that saw J
+          as their nearest now see one with the same content. Hence every push that looks at K, at any
+          time, decides the same for K; and the first version R of a run (the version below R has other
+          content, or there is none) is never deleted.
+        * So each push reports its R, which stays; the pushes of one content racing after the same
+          predecessor all report the same R; a version is deleted only when its content is kept in the R
+          below it, and once every push has converged no two neighbouring versions have the same content.
+
+        The rule deliberately ignores the latest version a push saw before registering (its "base"): bases
+        differ between concurrent pushes (one that listed later has a higher base), so under "keep the
+        lowest version above my base with my content" a push could delete the version another push had
+        reported, once a push of other content came between their bases. Deleting versions by hand while
+        pushes run is outside this contract (a push may report the version deleted).
+        """
+        listed = self.versions(name)
+        at = next((i for i, v in enumerate(listed) if v.version == mine), None)
+        if at is None or listed[at].content_hash != digest:
+            raise RegistryError(
+                f"prompt {name} v{mine} changed or disappeared right after this push registered it; push again",
+                uri=self._backend.uri,
+            )
+        keep = _run_start(listed, at)
         if keep != mine:
             with self._backend.call(f"cannot delete duplicate prompt version {name}/{mine}"):
                 self._client.delete_prompt_version(name, str(mine))

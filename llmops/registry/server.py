@@ -30,6 +30,15 @@ def is_database_uri(uri: str) -> bool:
     return scheme in DB_SCHEMES
 
 
+#: The SQLAlchemy pool of the server's store. MLflow's default (5 + 10 overflow) is smaller than the number of
+#: requests its server handles at once (40: anyio's thread pool, which runs the Flask app): under a burst of
+#: concurrent operators (32 prompt pushes) requests waited 30 s for a connection and failed with "QueuePool
+#: limit of size 5 overflow 10 reached" (and when that failed a new prompt's first version, MLflow's client
+#: deleted the prompt under the pushes racing it: "FOREIGN KEY constraint failed"). With the pool as large
+#: as the thread pool, requests queue on the database instead. Values the user set in the environment win.
+POOL_ENV = {"MLFLOW_SQLALCHEMYSTORE_POOL_SIZE": "20", "MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW": "30"}
+
+
 def server_argv(backend_uri: str, artifacts: Path | str, host: str, port: int, workers: int = 1) -> list[str]:
     return [
         sys.executable,
@@ -100,7 +109,7 @@ def start_server(
         "MLflow server",
         server_argv(backend, artifacts, host, port),
         log,
-        env={**os.environ, **env},
+        env={**POOL_ENV, **os.environ, **env},  # the user's pool settings win over ours
         cwd=ws.home,
     ).start()
     try:
