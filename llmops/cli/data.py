@@ -14,7 +14,7 @@ from llmops.config.workspace import Workspace
 from llmops.errors import IntegrityError, LlmopsError, NotFoundError
 from llmops.extras import missing_modules
 from llmops.finetune.dataset import build_examples, check_tokenizer
-from llmops.finetune.job import load_job
+from llmops.finetune.job import find_job_file, load_job
 from llmops.finetune.rows import read_rows
 from llmops.finetune.validation import check_data
 from llmops.models.base import available_without_building, resolve_base
@@ -40,11 +40,6 @@ def _prompt_spec(ws: Workspace, ref: str) -> tuple[PromptSpec, int | None, str]:
         return load_spec(resolved, display=ref), None, ref
     info = connect(ws).prompts.get(ref)
     return info.spec, info.version, f"{info.name}/{info.version}"
-
-
-def _shown(ws: Workspace, path: Path) -> str:
-    """``path`` relative to the workspace when inside it."""
-    return str(path.relative_to(ws.root)) if path.is_absolute() and path.is_relative_to(ws.root) else str(path)
 
 
 @app.command()
@@ -86,12 +81,13 @@ def validate(
     out = console()
     shown: dict[Path, str] = {}  # files a job names, shown relative to the workspace
     if path.suffix in (".yaml", ".yml"):  # a job file: its data, prompt and length limit
-        job_file = path if path.is_absolute() or path.is_file() else ws.root / path
-        job = load_job(job_file, display=str(path))
+        job = load_job(find_job_file(path, ws.root), display=str(path))
         files = job.data_paths(ws.root)
-        path, eval_path = files["train"], eval_path or files.get("eval")
-        test_path = test_path or job.test_path(ws.root)
-        shown = {p: _shown(ws, p) for p in (path, eval_path, test_path) if p}
+        named_test = job.test_path(ws.root)
+        if named_test is not None:
+            files["test"] = named_test
+        shown = {p: str(p.relative_to(ws.root)) if p.is_relative_to(ws.root) else str(p) for p in files.values()}
+        path, eval_path, test_path = files["train"], eval_path or files.get("eval"), test_path or files.get("test")
         prompt = prompt or job.prompt
         max_seq_len = max_seq_len or job.training.max_seq_len
     limit = max_seq_len or 512

@@ -11,7 +11,7 @@ from llmops.cli.common import JsonOpt, WorkspaceOpt, console, print_json, worksp
 from llmops.cli.render import RichReporter
 from llmops.errors import ConfigError, LaunchError
 from llmops.extras import require
-from llmops.finetune.job import load_job
+from llmops.finetune.job import find_job_file, load_job
 from llmops.finetune.launch import LaunchRequest, LocalLauncher
 from llmops.finetune.ray_launcher import RayLauncher, build_request
 from llmops.finetune.runner import RunOptions
@@ -41,15 +41,6 @@ BaseModelOpt = Annotated[
 ]
 
 
-def _job_path(job: Path, root: Path) -> Path:
-    path = job if job.is_absolute() else (Path.cwd() / job)
-    if not path.is_file() and (root / job).is_file():
-        path = root / job
-    if not path.is_file():
-        raise ConfigError.at(job, "job file not found")
-    return path.resolve()
-
-
 @app.command()
 def run(
     job: Annotated[Path, typer.Argument(help="Job file, e.g. finetune/support-triage.yaml.")],
@@ -68,7 +59,7 @@ def run(
     """
     require("finetune run", "train")
     ws = workspace(ws_path)
-    path = _job_path(job, ws.root)
+    path = find_job_file(job, ws.root)
     out = console()
     options = RunOptions(resume=resume, allow_warnings=allow_warnings, max_steps=max_steps, base_model=base_model)
     launcher = LocalLauncher(ws, RichReporter(out))
@@ -111,7 +102,7 @@ def launch(
     """
     require("finetune launch", "ray")
     ws = workspace(ws_path)
-    path = _job_path(job, ws.root)
+    path = find_job_file(job, ws.root)
     if not path.is_relative_to(ws.root):
         raise ConfigError.at(path, f"the job file must lie inside the workspace {ws.root} (it is uploaded with it)")
     spec = load_job(path, display=path.relative_to(ws.root).as_posix())
@@ -205,7 +196,7 @@ def score(
     ws = workspace(ws_path)
     data, fallback_prompt = target, None
     if target.suffix in (".yaml", ".yml"):
-        path = _job_path(target, ws.root)
+        path = find_job_file(target, ws.root)
         job = load_job(path, display=str(target))
         test = job.test_path(ws.root)
         if test is None:

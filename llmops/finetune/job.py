@@ -28,7 +28,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from llmops.config.base import StrictModel
 from llmops.config.yamlio import check_model_file, line_of, load_model
-from llmops.errors import LlmopsError, Problem
+from llmops.errors import ConfigError, LlmopsError, Problem
 from llmops.names import NAME_PATTERN
 from llmops.refs import AdapterRef, PromptRef
 
@@ -150,6 +150,17 @@ def job_name(path: Path) -> str:
 def file_sha256(path: Path) -> str:
     """sha256 of the job file's bytes: what ``sha256sum`` prints, so the lineage tag is checkable."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def find_job_file(job: Path, root: Path) -> Path:
+    """The job file a user named: as typed (relative to the current folder), else relative to the workspace
+    ``root``; a :class:`~llmops.errors.ConfigError` naming it when neither exists."""
+    path = job if job.is_absolute() else (Path.cwd() / job)
+    if not path.is_file() and (root / job).is_file():
+        path = root / job
+    if not path.is_file():
+        raise ConfigError.at(job, "job file not found")
+    return path.resolve()
 
 
 def load_job(path: Path, *, display: str | None = None) -> FinetuneJob:
