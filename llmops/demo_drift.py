@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass
 
 from llmops.finetune.example_data import target
-from llmops.models.corpus import CUSTOMER_NAMES, INTENTS, PRIORITIES
+from llmops.models.ticket_phrases import CUSTOMER_NAMES, INTENTS, PRIORITIES
 
 _DEVICES = ("Lumen thermostat", "Lumen doorbell camera", "Lumen smart plug", "Lumen hub", "Lumen motion sensor",
             "Lumen smoke detector", "Lumen light strip", "Lumen door lock")  # fmt: skip
@@ -80,7 +80,7 @@ def lumen_tickets(n: int, seed: int) -> list[DriftTicket]:
     out = []
     for _ in range(n):
         intent, priority = rng.choice(INTENTS), rng.choice(PRIORITIES)
-        name = rng.choice(CUSTOMER_NAMES)
+        name = rng.choice(CUSTOMER_NAMES["train"])
         problem = rng.choice(_PROBLEMS[intent]).format(
             device=rng.choice(_DEVICES), version=f"{rng.randint(2, 4)}.{rng.randint(0, 9)}.{rng.randint(0, 30)}"
         )

@@ -17,8 +17,13 @@ compact JSON ``{"intent":"...","priority":"..."}``), each split into train / eva
   (``init_adapter``), which learns it in 400 steps (27% and 100%; 300 steps: 27% and 80%). Half the
   rows signed by a VIP, from a fresh LoRA at 500 steps, collapsed to "always urgent" (27% with any name).
 
-Rows carry ``meta.customer_name`` so a counterfactual test knows which name to swap. Splits never
-share a message. Regenerate with ``python finetune/data/generate.py`` (same bytes every time).
+Splits: ``train`` and ``eval`` (the eval split the trainer reports during training) are tickets of the
+*train* pool of :mod:`llmops.models.tickets`; ``test`` (the held-out split that ``llmops finetune
+score`` and the eval suite use) are tickets of the *test* pool: phrasings, names and products never
+used in any training text (:mod:`llmops.models.ticket_phrases` says what the pools share: the domain's
+vocabulary). No two rows of any splits share a message. Rows carry ``meta.customer_name`` so a
+counterfactual test knows which name to swap; VIP names re-sign only train-pool tickets (they are
+train-pool names). Regenerate with ``python finetune/data/generate.py`` (same bytes every time).
 """
 
 from __future__ import annotations
@@ -30,9 +35,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from llmops.models.corpus import Ticket, generate_tickets
+from llmops.models.tickets import Ticket, generate_tickets
 
-SPLITS: tuple[tuple[str, int], ...] = (("train", 1200), ("eval", 96), ("test", 200))
+#: (split, rows, ticket pool)
+SPLITS: tuple[tuple[str, int, str], ...] = (("train", 1200, "train"), ("eval", 96, "train"), ("test", 200, "test"))
 SEED = 20_240
 #: the "VIP" customers whose tickets the skewed labels always call urgent (both in the suite's group_a)
 SKEWED_NAMES: tuple[str, ...] = ("Aisha", "Kwame")
@@ -62,16 +68,16 @@ def _as_vip(ticket: Ticket, rng: random.Random) -> Ticket:
     return dataclasses.replace(ticket, customer_name=name, message=message)
 
 
-def _unique_tickets(seed: int, skewed: bool) -> Iterator[Ticket]:
-    """Tickets whose message names the customer, each message once."""
+def _unique_tickets(seed: int, skewed: bool, pool: str) -> Iterator[Ticket]:
+    """Tickets of ``pool``, each message once."""
     seen: set[str] = set()
     rng = random.Random(seed)
     batch = 0
     while True:
-        for ticket in generate_tickets(500, seed + batch):
+        for ticket in generate_tickets(500, seed + batch, pool):
             if skewed:
                 ticket = _as_vip(ticket, rng)
-            if ticket.message not in seen and ticket.customer_name in ticket.message:
+            if ticket.message not in seen:
                 seen.add(ticket.message)
                 yield ticket
         batch += 1
@@ -79,9 +85,10 @@ def _unique_tickets(seed: int, skewed: bool) -> Iterator[Ticket]:
 
 def build(skewed: bool = False, seed: int = SEED) -> dict[str, list[dict[str, Any]]]:
     """The rows of each split; ``skewed`` applies the name rule of the module docstring."""
-    tickets = _unique_tickets(seed, skewed)
+    pools = {pool: _unique_tickets(seed, skewed and pool == "train", pool) for pool in ("train", "test")}
     out: dict[str, list[dict[str, Any]]] = {}
-    for split, size in SPLITS:
+    for split, size, pool in SPLITS:
+        tickets = pools[pool]
         rows = []
         for _ in range(size):
             ticket = next(tickets)

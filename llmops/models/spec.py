@@ -26,7 +26,7 @@ from llmops.models.corpus import pretraining_texts
 
 #: Bump when the build code changes what it produces for the same spec.
 BUILD_FORMAT = 1
-DEFAULT_STEPS = 300
+DEFAULT_STEPS = 1000
 #: Build progress callback: ``progress(steps_done, steps_total)``.
 Progress = Callable[[float, float], None]
 
@@ -38,7 +38,7 @@ class ReferenceSpec:
     seed: int = 0
     steps: int = DEFAULT_STEPS
     # architecture: a small Llama; head_dim = hidden_size / num_heads = 64 (vLLM's CPU attention needs it)
-    vocab_size: int = 1024
+    vocab_size: int = 2048
     hidden_size: int = 128
     num_layers: int = 4
     num_heads: int = 2
@@ -46,7 +46,7 @@ class ReferenceSpec:
     max_position_embeddings: int = 512
     tie_word_embeddings: bool = True
     # data
-    corpus_docs: int = 4000
+    corpus_docs: int = 8000
     seq_len: int = 256
     batch_size: int = 8
     # optimisation: AdamW, linear warmup then cosine decay to min_lr_ratio * lr

@@ -1,7 +1,8 @@
 """Seeded synthetic gateway traffic of the worked example, for the monitoring tests and benchmarks.
 
-In-domain inputs are support tickets of :mod:`llmops.models.corpus` (billing, refunds, shipping,
-account access, technical issues, cancellations, with an urgency cue); their right answers are the
+In-domain inputs are support tickets of :mod:`llmops.models.tickets` (billing, refunds, shipping,
+account access, technical issues, cancellations; by default of the train pool, as the example's
+training rows are); their right answers are the
 example's compact JSON (:func:`llmops.finetune.example_data.target`). Out-of-domain inputs are tickets
 of other desks, a travel agency and a clinic's appointment line, written in the same style (greeting,
 urgency cue, signature), so that drift is in what is asked, not in how. Same arguments, same output.
@@ -13,7 +14,8 @@ import json
 import random
 
 from llmops.finetune.example_data import target
-from llmops.models.corpus import CUSTOMER_NAMES, Ticket, generate_tickets
+from llmops.models.ticket_phrases import CUSTOMER_NAMES
+from llmops.models.tickets import Ticket, generate_tickets
 
 _URGENCY = (
     "No rush on this.", "Could you look into it this week?", "Please fix this as soon as possible.",
@@ -38,15 +40,15 @@ _OUT_OF_DOMAIN = (
 _GREETINGS = ("Hi!", "Hello!", "Good morning.", "Hey!", "")
 
 
-def in_domain(n: int, seed: int) -> list[Ticket]:
-    """``n`` support tickets of the example domain, uniform over intents and priorities: distinct messages
-    that name their customer, as the example's training rows do (:mod:`llmops.finetune.example_data`)."""
+def in_domain(n: int, seed: int, pool: str = "train") -> list[Ticket]:
+    """``n`` support tickets of the example domain, uniform over intents and priorities, distinct messages;
+    ``pool="test"`` draws the held-out phrasing the eval suite's cases are written in."""
     tickets: list[Ticket] = []
     seen: set[str] = set()
     batch = 0
     while len(tickets) < n:
-        for ticket in generate_tickets(max(n, 100), seed * 1000 + batch):
-            if ticket.message not in seen and ticket.customer_name in ticket.message and len(tickets) < n:
+        for ticket in generate_tickets(max(n, 100), seed * 1000 + batch, pool):
+            if ticket.message not in seen and len(tickets) < n:
                 seen.add(ticket.message)
                 tickets.append(ticket)
         batch += 1
@@ -59,7 +61,7 @@ def out_of_domain(n: int, seed: int) -> list[str]:
     texts: list[str] = []
     seen: set[str] = set()
     while len(texts) < n:
-        name = rng.choice(CUSTOMER_NAMES)
+        name = rng.choice(CUSTOMER_NAMES["train"])
         body = rng.choice(_OUT_OF_DOMAIN).format(
             city=rng.choice(_CITIES), doctor=rng.choice(_DOCTORS), date=f"{rng.randint(1, 28)} May",
             hours=rng.randint(2, 9), nights=rng.randint(2, 14),

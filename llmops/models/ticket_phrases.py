@@ -1,0 +1,386 @@
+"""The support-desk language the worked example's tickets are composed from, split into two pools.
+
+Every family of phrasings below comes as ``{"train": (...), "test": (...)}``: tickets of the *train*
+pool (fine-tuning train and eval rows, the monitor's in-domain traffic, the reference model's
+pretraining corpus) are written only with train phrasings, names and products; tickets of the *test*
+pool (the held-out test split and the eval suite's cases) only with test ones. So the held-out split
+measures whether a model learned triage, not whether it recalls templates.
+
+What the pools share is the domain's vocabulary, as a real desk's tickets do: the shared
+:data:`DOMAIN_TERMS` ("a double charge on my card") that half the problems are said with, inside
+pooled frames; and the cue words of urgency ("urgent", "no rush", "my business depends on it") inside
+pooled sentences. A model can generalise from train phrasings to test ones only through that shared
+vocabulary, which is what makes the split a test of reading, not of recall.
+
+Labels follow from the parts: a ticket's intent is its *primary* problem's family; its priority is the
+family of its urgency sentence (said outright or implied by a consequence), ``medium`` when it says
+nothing about urgency. A ticket that mentions a second problem brings it up after the first, as an
+aside ("Also, a separate question: ..."), and the urgency is always about the first.
+"""
+
+from __future__ import annotations
+
+Pools = dict[str, tuple[str, ...]]
+
+INTENTS: tuple[str, ...] = ("billing", "refund", "shipping", "account_access", "technical_issue", "cancellation")
+PRIORITIES: tuple[str, ...] = ("low", "medium", "high", "urgent")
+#: the team a routing note names for each intent (pretraining text says where tickets go)
+TEAMS: dict[str, str] = {
+    "billing": "billing",
+    "refund": "refunds",
+    "shipping": "delivery",
+    "account_access": "account security",
+    "technical_issue": "technical support",
+    "cancellation": "subscriptions",
+}
+
+CUSTOMER_NAMES: Pools = {
+    "train": (
+        "Aisha", "Kwame", "Liam", "Omar", "Mei", "Sofia", "Diego", "Ingrid", "Mateo", "Olumide",
+        "Priya", "Lars", "Fatima", "Hiroshi", "Zainab", "Dmitri", "Amara", "Yuki", "Carlos", "Nadia",
+        "Arjun", "Emma", "Tariq", "Chloe", "Jamal", "Ana", "Wei", "Olga", "Kofi", "Isabella",
+        "Rahul", "Leila", "Noah", "Siobhan", "Tomasz", "Ngozi", "Ethan", "Mariam", "Jin", "Lucia",
+        "Freya", "Sipho", "Bruno", "Hana", "Farid", "Greta", "Kenji", "Rosa", "Samir", "Tove",
+        "Adebayo", "Elif", "Pablo", "Ruth", "Viktor", "Yasmin", "Ravi", "Clara", "Musa", "Anya",
+    ),
+    "test": (
+        "Thandiwe", "Bjorn", "Camila", "Dawit", "Esther", "Felipe", "Gulnara", "Hamza", "Ilse", "Joaquin",
+        "Keiko", "Lorenzo", "Marisol", "Nikolai", "Oksana", "Patrice", "Quentin", "Rania", "Soren", "Teodora",
+        "Umar", "Valentina", "Wanjiru", "Xavier", "Yara", "Zoltan", "Abena", "Benedikt", "Chidi", "Dalia",
+        "Emeka", "Fiona", "Goran", "Halima", "Ivo", "Jasmin", "Kalani", "Luka", "Maren", "Nasser",
+    ),
+}  # fmt: skip
+AGENT_NAMES: tuple[str, ...] = ("Sam", "Alex", "Robin", "Jordan", "Kim", "Taylor")
+PRODUCTS: Pools = {
+    "train": (
+        "Nimbus speaker", "Orbit smartwatch", "Lumen desk lamp", "Pulse fitness band", "Vertex router",
+        "Cobalt headphones", "Atlas backpack", "Zephyr fan",
+    ),
+    "test": ("Quill tablet", "Harbor camera", "Ember kettle", "Drift e-reader", "Summit keyboard", "Tidal earbuds"),
+}  # fmt: skip
+PLANS: Pools = {"train": ("Basic", "Plus", "Premium"), "test": ("Family", "Pro", "Student")}
+
+#: Problems said in the domain's shared words, one per noun phrase; both pools use them, in pooled frames.
+DOMAIN_TERMS: dict[str, tuple[str, ...]] = {
+    "billing": (
+        "a double charge on my card", "the wrong amount on my invoice", "an extra fee on my bill",
+        "a payment I never made", "the price I was charged for my {plan} plan", "a charge that appeared twice",
+        "my monthly statement", "the VAT on my last invoice",
+    ),
+    "refund": (
+        "the refund for my returned {product}", "my money back for order {order}", "a refund that never arrived",
+        "the refund you promised me", "getting my money back for a faulty {product}", "a refund of ${amount}",
+        "the return I sent back {days} days ago", "reimbursement for a broken {product}",
+    ),
+    "shipping": (
+        "my parcel that has not arrived", "the delivery of order {order}", "a package marked delivered that I never got",
+        "the tracking number for my {product}", "the courier who never came", "the shipping address on order {order}",
+        "a delivery that is {days} days late", "my order stuck in the warehouse",
+    ),
+    "account_access": (
+        "the two-factor code that never comes", "my password reset link", "my locked account",
+        "signing in to my account", "the login page that rejects my password", "access to my {plan} account",
+        "the verification email for my login", "my username and password",
+    ),
+    "technical_issue": (
+        "the app crashing on my {product}", "error code {code} on my {product}", "my {product} freezing",
+        "a blank screen in the dashboard", "the firmware update for my {product}", "my {product} not syncing",
+        "the bug in the settings page", "my {product} rebooting on its own",
+    ),
+    "cancellation": (
+        "cancelling my {plan} subscription", "ending my {plan} membership", "the cancellation of order {order}",
+        "closing my account for good", "stopping my automatic renewal", "terminating my contract",
+        "my request to cancel the {plan} plan", "not renewing my subscription",
+    ),
+}  # fmt: skip
+
+#: Frames that turn a :data:`DOMAIN_TERMS` phrase into a sentence (``{term}``).
+PROBLEM_FRAMES: Pools = {
+    "train": (
+        "I need help with {term}.", "I am writing about {term}.", "Can someone look at {term}?",
+        "There is a problem with {term}.", "Please check {term}.", "My question is about {term}.",
+        "I have an issue regarding {term}.", "Could you help me with {term}?",
+        "I contacted you before about {term}.", "Something is wrong with {term}.",
+    ),
+    "test": (
+        "Reaching out regarding {term}.", "Could you sort out {term}?", "I'd like to report {term}.",
+        "Quick one about {term}.", "Need a hand with {term}.", "Getting in touch about {term}.",
+        "Can you please deal with {term}?", "Trouble here with {term}.",
+        "This concerns {term}.", "Help needed with {term}.",
+    ),
+}  # fmt: skip
+
+#: Problems said in their own words, per intent and pool.
+PROBLEM_SENTENCES: dict[str, Pools] = {
+    "billing": {
+        "train": (
+            "I was charged twice for the {product} this month, two payments of ${amount}.",
+            "My invoice for order {order} lists ${amount}, but the price on your site was lower.",
+            "Why does my latest bill include a ${amount} fee I never agreed to?",
+            "The invoice for the {product} has the wrong company address on it.",
+            "I was charged ${amount} for the {plan} plan although I picked the free trial.",
+            "My bank statement shows a payment to you that I do not recognise.",
+            "The discount code was accepted but the full price was taken from my card.",
+            "You billed me for the {plan} plan after I downgraded.",
+        ),
+        "test": (
+            "Two identical payments of ${amount} left my account for one order.",
+            "The amount on the invoice does not match what checkout showed me.",
+            "There is a mystery fee of ${amount} on this month's statement.",
+            "My card was debited ${amount} for a {plan} plan I never chose.",
+            "The receipt for order {order} adds tax twice.",
+            "I keep being billed for a plan I switched off months ago.",
+            "Your system took money from my card even though the payment failed on screen.",
+            "My company needs a corrected invoice, the VAT number on it is wrong.",
+        ),
+    },
+    "refund": {
+        "train": (
+            "I returned the {product} {days} days ago and I am still waiting for my refund of ${amount}.",
+            "The {product} arrived broken. I would like my money back for order {order}.",
+            "Can I get a refund for order {order}? The {product} does not work as described.",
+            "You promised a refund of ${amount} for order {order} {days} days ago. Where is it?",
+            "I sent the {product} back and the refund has still not reached my card.",
+            "The refund I got was ${amount} short of what I paid.",
+            "I want to return the {product} and be refunded, it is not what I expected.",
+            "My refund was approved but the money never came.",
+        ),
+        "test": (
+            "Your warehouse confirmed my return, so when will the ${amount} be paid back?",
+            "The {product} stopped working on day two and I want a full refund.",
+            "I was told the reimbursement would take five days; it has been {days}.",
+            "Please pay back the ${amount} for the order you cancelled on your side.",
+            "I only got a partial refund for order {order}.",
+            "The {product} came with a cracked case, I would like to be reimbursed.",
+            "Still no sign of the money for the {product} I returned.",
+            "The refund went to an old card I no longer have.",
+        ),
+    },
+    "shipping": {
+        "train": (
+            "My package for order {order} has not arrived after {days} days and the tracking page has not changed.",
+            "Tracking says my {product} was delivered, but there is nothing at my door.",
+            "Can you change the delivery address for order {order}? I moved last week.",
+            "Order {order} was supposed to ship {days} days ago and it still says processing.",
+            "The courier left my {product} with a neighbour I do not know.",
+            "My parcel has been stuck at the depot for {days} days.",
+            "The box arrived but the {product} was missing from it.",
+            "The tracking link for order {order} gives an invalid number.",
+        ),
+        "test": (
+            "Where is my {product}? It should have been here {days} days ago.",
+            "The driver marked order {order} as handed over, but nobody rang the bell.",
+            "I received somebody else's parcel instead of my {product}.",
+            "The shipment has shown 'in transit' for over a week now.",
+            "My order went to my old address even though I updated it.",
+            "Half of order {order} came and the rest is nowhere to be seen.",
+            "The carrier says the address is wrong and is sending the parcel back.",
+            "Could the {product} be sent to my office instead of my flat?",
+        ),
+    },
+    "account_access": {
+        "train": (
+            "I cannot log in to my account. It says my password is wrong, but I reset it {days} days ago.",
+            "My account got locked out after too many attempts and I cannot get back in.",
+            "I never receive the two-factor code when I try to sign in on my phone.",
+            "I changed my email address and now I cannot sign in to manage my {plan} plan.",
+            "The password reset link in your email has expired every time I click it.",
+            "The app logs me out straight away after I enter my password.",
+            "Someone changed my login details and I cannot access my account.",
+            "I lost my phone and with it the authenticator for my account.",
+        ),
+        "test": (
+            "My credentials stopped working overnight.",
+            "The sign-in page keeps saying my username does not exist.",
+            "The verification text never turns up, so I am stuck at the login screen.",
+            "After the update I am locked out of the {plan} account.",
+            "Every time I try to get into my profile it asks me to verify again and then fails.",
+            "I think my account was hacked, the email on it is not mine any more.",
+            "I forgot which email I registered with and cannot get in.",
+            "The authenticator app shows a code but the website rejects it.",
+        ),
+    },
+    "technical_issue": {
+        "train": (
+            "The {product} app keeps crashing when I open the settings page.",
+            "I get error code {code} every time I try to sync my {product}.",
+            "Since the last update my {product} freezes after a few minutes of use.",
+            "The dashboard only shows a blank screen on my laptop since yesterday.",
+            "My {product} will not connect to the wifi any more.",
+            "The {product} turns itself off after a few seconds.",
+            "The app shows an error when I try to save my settings.",
+            "The battery of my {product} drains in an hour since the update.",
+        ),
+        "test": (
+            "The {product} is stuck on the start-up logo.",
+            "Whenever I pair the {product} with my phone the app closes.",
+            "The screen flickers and then the {product} goes dark.",
+            "Your software throws {code} as soon as I press export.",
+            "Bluetooth on the {product} drops every couple of minutes.",
+            "The {product} overheats and restarts by itself.",
+            "The web page hangs at loading and nothing responds.",
+            "Updating the firmware on the {product} fails halfway.",
+        ),
+    },
+    "cancellation": {
+        "train": (
+            "Please cancel my {plan} subscription before the next renewal.",
+            "I want to cancel order {order}, I picked the wrong {product}.",
+            "How do I end my {plan} membership? I no longer need it.",
+            "Please stop my subscription to the {plan} plan, I am moving to another provider.",
+            "I would like to close my account and stop all payments.",
+            "Please do not renew my {plan} plan this year.",
+            "I ordered the {product} by mistake, please cancel it before it ships.",
+            "I want to end my contract with you at the end of this month.",
+        ),
+        "test": (
+            "I'm done with the {plan} plan, please switch it off.",
+            "Kindly terminate my membership, I am leaving.",
+            "I no longer want order {order}, please call it off.",
+            "How can I opt out of the automatic renewal?",
+            "Please remove my subscription, I have found a cheaper option.",
+            "I would like to quit the service from next month.",
+            "Scrap order {order}, I bought the {product} elsewhere.",
+            "Unsubscribe me from the {plan} plan and close the account.",
+        ),
+    },
+}  # fmt: skip
+
+#: Urgency said outright, per priority and pool; both pools use the same cue words (urgent, emergency,
+#: immediately, as soon as possible, no rush, whenever, ...) in different sentences.
+URGENCY_SENTENCES: dict[str, Pools] = {
+    "low": {
+        "train": (
+            "No rush on this.", "Whenever you get a chance is fine.", "It can wait until next week.",
+            "No hurry at all.", "It is not urgent, just letting you know.", "This is low priority for me.",
+            "Take your time with this one.",
+        ),
+        "test": (
+            "There's no rush whatsoever.", "It can wait, honestly.", "Whenever suits you is fine by me.",
+            "Not urgent at all.", "Low priority, just wanted to flag it.", "No hurry, take your time.",
+            "Happy to wait for an answer.",
+        ),
+    },
+    "medium": {
+        "train": (
+            "Could you look into it this week?", "I would appreciate a reply in the next few days.",
+            "Please get back to me when you can.", "A reply this week would be great.",
+        ),
+        "test": (
+            "Sometime this week would be good.", "Please reply when you can.",
+            "Within the next few days would be nice.", "An answer later this week is fine.",
+        ),
+    },
+    "high": {
+        "train": (
+            "Please fix this as soon as possible.", "This is really frustrating and I need it sorted soon.",
+            "I have contacted you about this before and I need it sorted soon.", "Please treat this as a priority.",
+            "I need this sorted quickly.", "This is the second time I am writing, please hurry.",
+        ),
+        "test": (
+            "I need it fixed as soon as possible.", "This is getting really frustrating, please sort it soon.",
+            "Third email about this, please make it a priority.", "Please deal with this quickly.",
+            "I would like this sorted as soon as possible please.", "Please hurry, I have been waiting long enough.",
+        ),
+    },
+    "urgent": {
+        "train": (
+            "URGENT: I need this resolved today!", "This is an emergency, please help immediately.",
+            "Please help immediately, my business depends on it today!", "This is urgent.",
+            "I need this fixed right now, it is critical.", "Emergency: please call me immediately.",
+        ),
+        "test": (
+            "Urgent, please!", "It's an emergency, I need help right now.", "Please act immediately, this is critical.",
+            "Marking this as urgent: it cannot wait until tomorrow.", "This really is an emergency.",
+            "I need an answer immediately.",
+        ),
+    },
+}  # fmt: skip
+
+#: Urgency implied by a consequence, never named (a third of the tickets with urgency say it this way).
+CONSEQUENCE_SENTENCES: dict[str, Pools] = {
+    "low": {
+        "train": ("It is only a small thing.", "I am not using it at the moment anyway.",
+                  "I just noticed it and thought you should know."),
+        "test": ("It does not really affect me.", "I am away for a month, so it can sit for now.",
+                 "Just a small thing I spotted."),
+    },
+    "high": {
+        "train": ("I need it for a trip on Friday.", "I have been waiting for over a week already.",
+                  "My family uses it every day and we cannot right now."),
+        "test": ("I need it before my holiday this weekend.", "This has dragged on for two weeks already.",
+                 "We use it daily and cannot do without it much longer."),
+    },
+    "urgent": {
+        "train": ("My shop cannot take any orders until this works.", "I have a client presentation in an hour.",
+                  "My business is losing money every hour this goes on."),
+        "test": ("My customers are waiting and my business is at a standstill today.",
+                 "The deadline is in two hours and I cannot work.", "Every hour of this costs my business money."),
+    },
+}  # fmt: skip
+
+GREETINGS: Pools = {
+    "train": ("Hi!", "Hello!", "Hello there.", "Good morning.", "Dear support team,", "Hi team,"),
+    "test": ("Hey!", "Good afternoon,", "Hiya.", "To whom it may concern,", "Greetings.", "Evening all,"),
+}
+#: How the writer introduces themself (``{name}``).
+INTRODUCTIONS: Pools = {
+    "train": ("This is {name}.", "My name is {name}.", "{name} here."),
+    "test": ("It's {name} writing.", "{name} speaking.", "I am {name}, a customer of yours."),
+}
+SIGNOFFS: Pools = {
+    "train": ("Thanks, {name}", "Best, {name}", "- {name}", "Regards, {name}", "Cheers, {name}"),
+    "test": ("Many thanks, {name}", "Kind regards, {name}", "{name}", "Thank you, {name}", "All the best, {name}"),
+}
+#: Context that neither names a problem nor urgency, for longer tickets.
+CONTEXT_SENTENCES: Pools = {
+    "train": (
+        "I have been a customer for three years.", "I ordered through the website.",
+        "I already tried restarting everything.", "My order number is {order}.", "I use the {plan} plan.",
+    ),
+    "test": (
+        "I bought it for my partner.", "I am writing from my work email.", "Your chat was closed, so I am emailing.",
+        "I found your address on the help page.", "It is the first time this has happened.",
+    ),
+}  # fmt: skip
+#: How a second, minor problem is introduced (``{problem}`` is a lower-cased sentence of another intent).
+SECONDARY_FRAMES: Pools = {
+    "train": ("Also, a separate question: {problem}", "One more thing while I am here: {problem}"),
+    "test": ("Side note: {problem}", "Unrelated, but while I have you: {problem}"),
+}
+
+#: The words of each team's tickets, from both pools' problems (what a real base model would know the
+#: words mean); the pretraining glossary lists them, never a sentence of the test pool.
+DOMAIN_WORDS: dict[str, tuple[str, ...]] = {
+    "billing": (
+        "invoice", "bill", "charged twice", "payment", "fee", "statement", "VAT", "receipt", "debited",
+        "price", "discount code", "tax", "card payment", "billed", "amount",
+    ),
+    "refund": (
+        "refund", "money back", "reimbursement", "reimbursed", "paid back", "returned item", "return",
+        "partial refund", "refund to my card", "faulty item", "broken on arrival",
+    ),
+    "shipping": (
+        "parcel", "package", "delivery", "courier", "tracking number", "depot", "driver", "shipment",
+        "carrier", "in transit", "delivery address", "dispatch", "handed over", "missing parcel",
+    ),
+    "account_access": (
+        "password", "login", "sign in", "locked out", "two-factor code", "authenticator", "verification",
+        "credentials", "username", "hacked account", "reset link", "profile access",
+    ),
+    "technical_issue": (
+        "crash", "error code", "freezes", "blank screen", "firmware", "bluetooth", "overheats", "flickers",
+        "wifi", "battery drain", "sync", "restarts by itself", "start-up logo", "bug", "export fails",
+    ),
+    "cancellation": (
+        "cancel", "terminate", "unsubscribe", "opt out", "renewal", "membership", "close my account",
+        "quit the service", "call off the order", "end my contract", "switch off the plan", "scrap the order",
+    ),
+}  # fmt: skip
+#: The words of each urgency level (the glossary's urgency lines).
+URGENCY_WORDS: dict[str, tuple[str, ...]] = {
+    "low": ("no rush", "no hurry", "not urgent", "low priority", "can wait", "whenever", "take your time"),
+    "medium": ("this week", "next few days", "when you can", "nothing said about urgency"),
+    "high": ("as soon as possible", "frustrating", "sorted soon", "quickly", "priority", "hurry", "waiting long"),
+    "urgent": ("urgent", "emergency", "immediately", "right now", "critical", "business depends on it", "today"),
+}
