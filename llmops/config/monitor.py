@@ -9,7 +9,8 @@ Signal names (what alert rules, reports and the ``llmops_monitor_*`` gauges use)
 - ``input_drift``, ``output_drift``: sentence-embedding drift (domain-classifier ROC AUC, MMD p-value);
 - ``input.length``, ``input.non_letter_share``, ``output.length``, ``output.non_letter_share``,
   ``output.json_valid``, ``output.empty``, ``output.refusal``: descriptor distributions vs the reference;
-- ``field.NAME``: the distribution of the output's JSON field ``NAME`` (``descriptors.fields``);
+- ``field.NAME``: the distribution of the output's JSON field ``NAME`` (``descriptors.fields``); the
+  descriptor tests of one window (KS, chi-square, Fisher) are corrected together (``descriptors.correction``);
 - ``quality.json_valid``, ``quality.schema``, ``quality.exact_match`` (on requests whose feedback carries a
   correction), ``quality.feedback_score``;
 - ``latency.p50_ms``, ``latency.p95_ms``, ``latency.p99_ms``, ``latency.ttft_p95_ms``, ``errors.rate``;
@@ -35,6 +36,7 @@ Name = Annotated[str, StringConstraints(pattern=f"^{NAME_PATTERN}$")]
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 LEVELS = ("ok", "warn", "alert", "insufficient_data")
+Correction = Literal["holm", "none"]  # a window's p-value tests: Holm-Bonferroni, or each on its own
 
 
 def parse_duration(value: str | float | int) -> float:
@@ -111,6 +113,11 @@ class DescriptorsSpec(StrictModel):
     enabled: bool = True
     fields: list[str] = Field(default_factory=list, description="JSON fields of the output (categorical)")
     p_alert: float = Field(default=0.05, gt=0, lt=1, description="KS / chi-square p-value below this (small samples)")
+    correction: Correction = Field(
+        default="holm",
+        description="family-wise correction of a window's KS / chi-square / Fisher tests: holm (levels from"
+        " Holm-adjusted p-values, so calm traffic alerts on at most p_alert of windows) or none",
+    )
     distance_alert: float = Field(
         default=0.1, gt=0, description="normed Wasserstein / Jensen-Shannon at or above this (large samples)"
     )

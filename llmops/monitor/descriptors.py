@@ -5,6 +5,9 @@ uses the two-sample Kolmogorov-Smirnov test and a categorical one chi-square (Fi
 2x2 table with an expected count under 5), drift when ``p < p_alert`` (warn below ``2 * p_alert``); from
 ``large_sample`` rows on, the normed Wasserstein distance (divided by the reference's standard
 deviation) or the Jensen-Shannon distance, drift at ``>= distance_alert`` (warn from half of it).
+The levels of the tests here are per signal; the runner then corrects a window's tests together
+(:func:`llmops.monitor.multitest.correct_window`, Holm by default), so their levels there come from
+adjusted p-values.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
 from llmops.config.monitor import DescriptorsSpec
-from llmops.monitor.levels import Level, SignalResult, insufficient
+from llmops.monitor.levels import Level, SignalResult, insufficient, p_level
 
 MISSING = "<missing>"
 HISTOGRAM_BINS = 20
@@ -91,7 +94,7 @@ def compare_numeric(
         result = stats.ks_2samp(ref, cur)
         p = float(result.pvalue)
         details["ks_statistic"] = float(result.statistic)
-        level = _level(p < spec.p_alert, p < 2 * spec.p_alert)
+        level = p_level(p, spec.p_alert)
         return SignalResult(
             signal, level, p, spec.p_alert, len(cur), statistic="ks_p", p_value=p, target=target, details=details
         )
@@ -124,7 +127,7 @@ def compare_categorical(
     if len(live) < spec.large_sample:
         p, test = _table_p_value(table)
         details["test"] = test
-        level = _level(p < spec.p_alert, p < 2 * spec.p_alert)
+        level = p_level(p, spec.p_alert)
         return SignalResult(
             signal, level, p, spec.p_alert, len(live), statistic=f"{test}_p", p_value=p, target=target,
             details=details,

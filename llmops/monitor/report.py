@@ -157,6 +157,14 @@ def _fmt(v: float | None) -> str:
     return "" if v is None else f"{v:.4g}"
 
 
+def _p(r: SignalResult) -> str:
+    """A result's raw p-value, and the adjusted one with its method when the window's tests were corrected."""
+    if r.correction is None or r.p_value_adjusted is None:
+        return _fmt(r.p_value)
+    tests = r.details.get("family_tests")
+    return f"{_fmt(r.p_value)} → {_fmt(r.p_value_adjusted)} ({html.escape(r.correction)}, {tests} tests)"
+
+
 def to_html(run: MonitorRun, result: RouteResult) -> str:
     images: list[tuple[str, str]] = []
     for title, prefixes, ylabel in (
@@ -176,7 +184,7 @@ def to_html(run: MonitorRun, result: RouteResult) -> str:
     rows = "".join(
         f"<tr><td>{html.escape(r.target)}</td><td>{html.escape(r.signal)}</td><td>{_fmt(r.value)}</td>"
         f"<td>{_fmt(r.threshold)}</td><td style='color:{_COLORS[r.level]}'>{r.level}</td><td>{r.samples}</td>"
-        f"<td>{html.escape(r.statistic)}</td></tr>"
+        f"<td>{html.escape(r.statistic)}</td><td>{_p(r)}</td></tr>"
         for r in sorted(latest.results if latest else [], key=lambda r: -LEVEL_VALUES[r.level])
     )
     windows = "".join(
@@ -207,7 +215,7 @@ def to_html(run: MonitorRun, result: RouteResult) -> str:
 reference: {result.reference_rows} input rows</p><ul>{releases}</ul>{f"<ul>{notes}</ul>" if notes else ""}
 <h2>Alert rules that hold</h2><ul>{alerts}</ul>
 <h2>Newest window</h2><table><tr><th>target</th><th>signal</th><th>value</th><th>threshold</th><th>level</th>
-<th>samples</th><th>statistic</th></tr>{rows}</table>
+<th>samples</th><th>statistic</th><th>p-value (raw → adjusted)</th></tr>{rows}</table>
 <h2>Windows</h2><table><tr><th>start</th><th>end</th><th>requests</th><th>captured</th><th>level</th></tr>{windows}</table>
 <h2>Plots</h2>{figs}</body></html>"""
 

@@ -2,11 +2,12 @@
 
 :func:`run_monitor` streams the request log once into windows (:mod:`llmops.monitor.windows`), builds
 each route's reference (:mod:`llmops.monitor.reference`), evaluates the signals
-(:mod:`llmops.monitor.signals`) per window: input-side ones route-wide, the rest per target; then the
-alert rules (:mod:`llmops.monitor.alerts`). With ``record`` it writes a monitoring record per route to
-MLflow and fires the rules that hold (:mod:`llmops.monitor.triggers`); without, rules are evaluated and
-reported but nothing fires and nothing is written to the registry. Reports go under
-``<home>/<output_dir>/<route>/<UTC timestamp>/`` (:mod:`llmops.monitor.report`).
+(:mod:`llmops.monitor.signals`) per window: input-side ones route-wide, the rest per target, the window's
+p-value tests corrected together (:mod:`llmops.monitor.multitest`); then the alert rules
+(:mod:`llmops.monitor.alerts`). With ``record`` it writes a monitoring record per route to MLflow and fires
+the rules that hold (:mod:`llmops.monitor.triggers`); without, rules are evaluated and reported but nothing
+fires and nothing is written to the registry. Reports go under ``<home>/<output_dir>/<route>/<UTC timestamp>/``
+(:mod:`llmops.monitor.report`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from llmops.monitor.alerts import evaluate_rules
 from llmops.monitor.embeddings import Embedder, MiniLMEmbedder
 from llmops.monitor.levels import ALL_TARGETS, LEVEL_VALUES, SignalResult
 from llmops.monitor.model import FeedbackCounts, MonitorRun, RouteResult, WindowResult
+from llmops.monitor.multitest import correct_window
 from llmops.monitor.reference import RouteReference, build_reference
 from llmops.monitor.report import write_reports
 from llmops.monitor.signals import WindowSample, input_signals, output_signals
@@ -104,6 +106,7 @@ def _evaluate(
                     feedback_scores=part.feedback_scores,
                 )
             results += output_signals(ref.sample(target), live, signals, embedder, seed=seed)
+        results = correct_window(results, signals.descriptors.correction)  # the window's tests as one family
         out.append(WindowResult(window.start, window.end, window.requests, window.captured, results))
     return out
 

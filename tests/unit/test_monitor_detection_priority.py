@@ -1,7 +1,8 @@
 """Detection figure (3) of issue 13: a release that answers ``urgent`` 40% more often raises output drift.
 
 20 seeded windows of 500 requests whose answers say ``urgent`` 1.4 times as often as the reference (the
-example's training answers): ``field.priority`` alerts in ≥ 95% of them; ``output_drift`` is reported.
+example's training answers): ``field.priority`` alerts in ≥ 95% of them and warns at least in the others,
+after the window's Holm correction; ``output_drift`` is reported.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import pytest
 
 from llmops.config.monitor import DescriptorsSpec, SignalsSpec
 from llmops.monitor import synthetic
+from llmops.monitor.descriptors import text_descriptors
 from llmops.monitor.embeddings import MiniLMEmbedder
+from llmops.monitor.multitest import correct_window
 from llmops.monitor.signals import ReferenceSample, WindowSample, output_signals
 
 WINDOWS = 20
@@ -36,7 +39,11 @@ def test_release_answering_urgent_40_percent_more_often_raises_priority_drift(
         outputs = synthetic.answers(sample, window, urgent_share=1.4 * reference_share)
         shares.append(synthetic.priority_share(outputs))
         live = WindowSample("canary", inputs=[t.message for t in sample], outputs=outputs)
-        results = {r.signal: r for r in output_signals(detection_reference, live, SPEC, embedder, seed=RUN_SEED)}
+        window_results = output_signals(detection_reference, live, SPEC, embedder, seed=RUN_SEED)
+        # the window's family as the runner builds it: the input descriptors too (input drift is not in it)
+        window_results += text_descriptors("input", detection_reference.inputs, live.inputs, SPEC.descriptors,
+                                           target="*")  # fmt: skip
+        results = {r.signal: r for r in correct_window(window_results, SPEC.descriptors.correction)}
         priority[results["field.priority"].level] += 1
         output_drift[results["output_drift"].level] += 1
     print(
@@ -44,4 +51,4 @@ def test_release_answering_urgent_40_percent_more_often_raises_priority_drift(
         f" field.priority levels {dict(priority)}; output_drift levels {dict(output_drift)}"
     )
     assert sum(shares) / len(shares) == pytest.approx(1.4 * reference_share, rel=0.05)
-    assert priority["alert"] >= 0.95 * WINDOWS
+    assert priority["alert"] >= 0.95 * WINDOWS and priority["alert"] + priority["warn"] == WINDOWS

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from llmops.monitor.multitest import holm
+
 REPO = Path(__file__).resolve().parents[2]
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 NOW = 1_800_000_000.0
@@ -90,6 +92,10 @@ def test_ok_traffic_exits_0_and_writes_both_reports(
     assert newest[("stable", "latency.p95_ms")]["level"] == "ok"
     assert newest[("stable", "latency.p95_ms")]["threshold"] == 2000
     assert newest[("*", "input.length")]["statistic"] and newest[("*", "input.length")]["p_value"] is not None
+    tests = [newest[("*", "input.length")], newest[("*", "input.non_letter_share")]]  # the window's only tests
+    for test, adjusted in zip(tests, holm([t["p_value"] for t in tests]), strict=True):
+        assert test["correction"] == "holm" and test["details"]["family_tests"] == 2
+        assert test["value"] == test["p_value_adjusted"] == pytest.approx(adjusted)
     assert newest[("canary", "latency.p95_ms")]["level"] == "insufficient_data"  # no canary traffic in it
     assert newest[("stable", "output.length")]["level"] == "insufficient_data"  # no reference outputs
     assert (
@@ -97,6 +103,7 @@ def test_ok_traffic_exits_0_and_writes_both_reports(
         or report["reference"]["outputs"] == {}
     )
     html = (latest / "report.html").read_text()
+    assert "p-value (raw → adjusted)" in html and "(holm, 2 tests)" in html
     assert "data:image/png;base64," in html and "<script" not in html and "http" not in html.split("<body>")[1]
 
 
