@@ -74,6 +74,8 @@ def main() -> None:
     )
     parser.add_argument("--steps", type=int, default=None, help="fine-tune steps (default: the job's max_steps)")
     parser.add_argument("--lr", type=float, default=None, help="fine-tune learning rate (default: the job's)")
+    parser.add_argument("--batch-size", type=int, default=None, help="fine-tune batch size (default: the job's)")
+    parser.add_argument("--out", default="", help="suffix of the answers folder (several runs of one candidate)")
     parser.add_argument("--no-base", action="store_true", help="skip scoring the base model")
     args = parser.parse_args()
 
@@ -87,6 +89,8 @@ def main() -> None:
         update |= {"max_steps": args.steps, "epochs": None}
     if args.lr:
         update["lr"] = args.lr
+    if args.batch_size:
+        update["batch_size"] = args.batch_size
     training = job.training.model_copy(update=update)
     print(f"fine-tune: {training.max_steps} steps, lr {training.lr}, batch {training.batch_size}; data {data}")
     header = "| candidate | params | pretrain s | fine-tune s | held-out exact / intent / priority | in-pool exact | base exact |"
@@ -100,7 +104,7 @@ def main() -> None:
             s: build_examples(read_rows(data / f"{s}.jsonl"), tokenizer, prompt, None)
             for s in ("train", "eval", "test")
         }
-        out = args.models / name
+        out = args.models / f"{name}{args.out}"
         out.mkdir(parents=True, exist_ok=True)
         cfg = RecipeConfig(str(model.path), "reference", out / "checkpoints", lora=job.lora, training=training)
         result = train(cfg, tokenizer, splits["train"])

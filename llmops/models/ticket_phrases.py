@@ -101,6 +101,10 @@ PROBLEM_FRAMES: Pools = {
         "There is a problem with {term}.", "Please check {term}.", "My question is about {term}.",
         "I have an issue regarding {term}.", "Could you help me with {term}?",
         "I contacted you before about {term}.", "Something is wrong with {term}.",
+        "I am having trouble with {term}.", "Can you explain {term}?", "I want to ask about {term}.",
+        "This message is about {term}.", "I need support with {term}.", "Please look into {term}.",
+        "I am still waiting on {term}.", "Nobody has answered me about {term}.", "I have a complaint about {term}.",
+        "Can you fix {term}?",
     ),
     "test": (
         "Reaching out regarding {term}.", "Could you sort out {term}?", "I'd like to report {term}.",
@@ -122,6 +126,8 @@ PROBLEM_SENTENCES: dict[str, Pools] = {
             "My bank statement shows a payment to you that I do not recognise.",
             "The discount code was accepted but the full price was taken from my card.",
             "You billed me for the {plan} plan after I downgraded.",
+            "My card was debited twice for one order.", "The receipt shows a tax amount that is wrong.",
+            "I was billed ${amount} more than the price at checkout.", "There is a fee on my statement that nobody explained.",
         ),
         "test": (
             "Two identical payments of ${amount} left my account for one order.",
@@ -144,6 +150,8 @@ PROBLEM_SENTENCES: dict[str, Pools] = {
             "The refund I got was ${amount} short of what I paid.",
             "I want to return the {product} and be refunded, it is not what I expected.",
             "My refund was approved but the money never came.",
+            "Please reimburse me for the {product}, it was faulty.", "I was promised my money back but only got part of it.",
+            "The return was accepted, so please pay me back ${amount}.", "I would like a refund to my card for order {order}.",
         ),
         "test": (
             "Your warehouse confirmed my return, so when will the ${amount} be paid back?",
@@ -166,6 +174,8 @@ PROBLEM_SENTENCES: dict[str, Pools] = {
             "My parcel has been stuck at the depot for {days} days.",
             "The box arrived but the {product} was missing from it.",
             "The tracking link for order {order} gives an invalid number.",
+            "My shipment has been in transit for {days} days.", "The driver says he delivered the parcel but I got nothing.",
+            "The courier keeps sending my package to my old address.", "The carrier returned my parcel to your warehouse.",
         ),
         "test": (
             "Where is my {product}? It should have been here {days} days ago.",
@@ -188,6 +198,8 @@ PROBLEM_SENTENCES: dict[str, Pools] = {
             "The app logs me out straight away after I enter my password.",
             "Someone changed my login details and I cannot access my account.",
             "I lost my phone and with it the authenticator for my account.",
+            "My credentials are not accepted on the sign-in page.", "The verification email for my login never arrives.",
+            "I think someone hacked my account and changed the password.", "The authenticator code is rejected when I log in.",
         ),
         "test": (
             "My credentials stopped working overnight.",
@@ -210,6 +222,8 @@ PROBLEM_SENTENCES: dict[str, Pools] = {
             "The {product} turns itself off after a few seconds.",
             "The app shows an error when I try to save my settings.",
             "The battery of my {product} drains in an hour since the update.",
+            "The {product} firmware update stops halfway.", "Bluetooth keeps disconnecting on my {product}.",
+            "The screen of my {product} goes dark at random.", "Since the update the {product} gets very hot.",
         ),
         "test": (
             "The {product} is stuck on the start-up logo.",
@@ -232,6 +246,8 @@ PROBLEM_SENTENCES: dict[str, Pools] = {
             "Please do not renew my {plan} plan this year.",
             "I ordered the {product} by mistake, please cancel it before it ships.",
             "I want to end my contract with you at the end of this month.",
+            "Please terminate my contract at the end of the month.", "I want to opt out of the automatic renewal.",
+            "Please unsubscribe me from the {plan} plan.", "Call off order {order}, I do not need it any more.",
         ),
         "test": (
             "I'm done with the {plan} plan, please switch it off.",
@@ -246,78 +262,55 @@ PROBLEM_SENTENCES: dict[str, Pools] = {
     },
 }  # fmt: skip
 
-#: Urgency said outright, per priority and pool; both pools use the same cue words (urgent, emergency,
-#: immediately, as soon as possible, no rush, whenever, ...) in different sentences.
-URGENCY_SENTENCES: dict[str, Pools] = {
-    "low": {
-        "train": (
-            "No rush on this.", "Whenever you get a chance is fine.", "It can wait until next week.",
-            "No hurry at all.", "It is not urgent, just letting you know.", "This is low priority for me.",
-            "Take your time with this one.",
-        ),
-        "test": (
-            "There's no rush whatsoever.", "It can wait, honestly.", "Whenever suits you is fine by me.",
-            "Not urgent at all.", "Low priority, just wanted to flag it.", "No hurry, take your time.",
-            "Happy to wait for an answer.",
-        ),
-    },
-    "medium": {
-        "train": (
-            "Could you look into it this week?", "I would appreciate a reply in the next few days.",
-            "Please get back to me when you can.", "A reply this week would be great.",
-        ),
-        "test": (
-            "Sometime this week would be good.", "Please reply when you can.",
-            "Within the next few days would be nice.", "An answer later this week is fine.",
-        ),
-    },
-    "high": {
-        "train": (
-            "Please fix this as soon as possible.", "This is really frustrating and I need it sorted soon.",
-            "I have contacted you about this before and I need it sorted soon.", "Please treat this as a priority.",
-            "I need this sorted quickly.", "This is the second time I am writing, please hurry.",
-        ),
-        "test": (
-            "I need it fixed as soon as possible.", "This is getting really frustrating, please sort it soon.",
-            "Third email about this, please make it a priority.", "Please deal with this quickly.",
-            "I would like this sorted as soon as possible please.", "Please hurry, I have been waiting long enough.",
-        ),
-    },
-    "urgent": {
-        "train": (
-            "URGENT: I need this resolved today!", "This is an emergency, please help immediately.",
-            "Please help immediately, my business depends on it today!", "This is urgent.",
-            "I need this fixed right now, it is critical.", "Emergency: please call me immediately.",
-        ),
-        "test": (
-            "Urgent, please!", "It's an emergency, I need help right now.", "Please act immediately, this is critical.",
-            "Marking this as urgent: it cannot wait until tomorrow.", "This really is an emergency.",
-            "I need an answer immediately.",
-        ),
-    },
+#: Urgency said outright: cue clauses per priority, shared by both pools (the domain's words of urgency),
+#: said inside a pool's :data:`URGENCY_FRAMES`.
+URGENCY_CUES: dict[str, tuple[str, ...]] = {
+    "low": (
+        "there is no rush", "it can wait", "this is not urgent", "there is no hurry", "it is low priority",
+        "whenever suits you is fine", "take your time", "it is not time-sensitive", "next week is fine",
+        "it is a minor thing",
+    ),
+    "medium": (
+        "a reply this week would be good", "please look at it in the next few days", "please reply when you can",
+        "sometime this week is fine", "an answer within a few days would help",
+    ),
+    "high": (
+        "please fix it as soon as possible", "I need this sorted soon", "this is getting really frustrating",
+        "please make this a priority", "please deal with it quickly", "I have written about this before",
+        "please hurry", "I need it sorted in the next day or so",
+    ),
+    "urgent": (
+        "this is urgent", "it is an emergency", "I need help immediately", "this is critical",
+        "it cannot wait another hour", "please act right now", "I need it fixed today", "this is extremely urgent",
+    ),
 }  # fmt: skip
-
-#: Urgency implied by a consequence, never named (a third of the tickets with urgency say it this way).
-CONSEQUENCE_SENTENCES: dict[str, Pools] = {
-    "low": {
-        "train": ("It is only a small thing.", "I am not using it at the moment anyway.",
-                  "I just noticed it and thought you should know."),
-        "test": ("It does not really affect me.", "I am away for a month, so it can sit for now.",
-                 "Just a small thing I spotted."),
-    },
-    "high": {
-        "train": ("I need it for a trip on Friday.", "I have been waiting for over a week already.",
-                  "My family uses it every day and we cannot right now."),
-        "test": ("I need it before my holiday this weekend.", "This has dragged on for two weeks already.",
-                 "We use it daily and cannot do without it much longer."),
-    },
-    "urgent": {
-        "train": ("My shop cannot take any orders until this works.", "I have a client presentation in an hour.",
-                  "My business is losing money every hour this goes on."),
-        "test": ("My customers are waiting and my business is at a standstill today.",
-                 "The deadline is in two hours and I cannot work.", "Every hour of this costs my business money."),
-    },
+#: Urgency implied by a consequence, never named: cue clauses per priority, shared by both pools.
+CONSEQUENCE_CUES: dict[str, tuple[str, ...]] = {
+    "low": (
+        "it is only a small thing", "I am not using it at the moment", "it does not really affect me",
+        "I just noticed it", "I am away for a month anyway",
+    ),
+    "high": (
+        "I need it for a trip on Friday", "I have been waiting for over a week", "my family uses it every day",
+        "I need it before the weekend", "this has dragged on for two weeks",
+    ),
+    "urgent": (
+        "my shop cannot take any orders", "my business is losing money every hour", "my customers are waiting",
+        "I have a deadline in two hours", "I cannot work at all today",
+    ),
 }  # fmt: skip
+#: How a pool says an urgency cue (``{cue}``; the sentence's first letter is capitalised).
+URGENCY_FRAMES: Pools = {
+    "train": ("{cue}.", "{cue}, please.", "Please note: {cue}.", "Just so you know, {cue}.", "{cue}, thank you.",
+              "Also, {cue}."),
+    "test": ("Honestly, {cue}.", "{cue}!", "To be clear, {cue}.", "FYI {cue}.", "{cue}, thanks in advance.",
+             "Bear in mind {cue}."),
+}  # fmt: skip
+#: How a pool says a consequence cue (``{cue}``).
+CONSEQUENCE_FRAMES: Pools = {
+    "train": ("{cue}.", "The problem is that {cue}.", "Because of this {cue}.", "Right now {cue}."),
+    "test": ("The thing is, {cue}.", "Note that {cue}.", "Keep in mind that {cue}.", "As it stands, {cue}."),
+}
 
 GREETINGS: Pools = {
     "train": ("Hi!", "Hello!", "Hello there.", "Good morning.", "Dear support team,", "Hi team,"),

@@ -69,13 +69,17 @@ def _problem(rng: random.Random, intent: str, pool: str, parts: list[str]) -> st
 
 
 def _urgency(rng: random.Random, priority: str, pool: str, parts: list[str]) -> str:
-    if priority == "medium":
-        if rng.random() < SILENT_MEDIUM_SHARE:
-            return ""
-        return _pick(rng, f"urgency:medium:{pool}", tp.URGENCY_SENTENCES["medium"][pool], parts)
-    if rng.random() < CONSEQUENCE_SHARE:
-        return _pick(rng, f"consequence:{priority}:{pool}", tp.CONSEQUENCE_SENTENCES[priority][pool], parts)
-    return _pick(rng, f"urgency:{priority}:{pool}", tp.URGENCY_SENTENCES[priority][pool], parts)
+    """A sentence that says ``priority`` (a shared cue in a pool's frame), or "" for a silent ``medium``."""
+    if priority == "medium" and rng.random() < SILENT_MEDIUM_SHARE:
+        return ""
+    if priority != "medium" and rng.random() < CONSEQUENCE_SHARE:
+        cue = _pick(rng, f"consequence:{priority}", tp.CONSEQUENCE_CUES[priority], parts)
+        frame = _pick(rng, f"cframe:{pool}", tp.CONSEQUENCE_FRAMES[pool], parts)
+    else:
+        cue = _pick(rng, f"urgency:{priority}", tp.URGENCY_CUES[priority], parts)
+        frame = _pick(rng, f"uframe:{pool}", tp.URGENCY_FRAMES[pool], parts)
+    sentence = frame.format(cue=cue)
+    return sentence[0].upper() + sentence[1:]
 
 
 def _typo(rng: random.Random, text: str, keep: str) -> str:

@@ -34,7 +34,9 @@ def demo_ws(tmp_path: Path, git: Callable[..., str]) -> Path:
         shutil.copytree(REPO / folder, root / folder)
     (root / "llmops.yaml").write_text("version: 1\nmodels:\n  reference:\n    steps: 60\n")
     test = root / "finetune" / "data" / "support-triage" / "test.jsonl"
-    test.write_text("".join(test.read_text().splitlines(keepends=True)[:24]))
+    # 110 held-out cases: the demo's monitor compares production with the suite's cases (the drift tests
+    # need 100 reference rows), while the eval step stays short with 12-step adapters
+    test.write_text("".join(test.read_text().splitlines(keepends=True)[:110]))
     suite = root / "evals" / "support-triage.yaml"
     text = suite.read_text().replace("max_cases: 15", "max_cases: 4")
     text = text.replace("{metric: exact_match, min: 0.8}", "{metric: exact_match, min: 0.0}")

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from llmops.errors import ModelError
+from llmops.models import ticket_phrases as tp
 from llmops.models.build_process import build_in_child
 from llmops.models.chat_template import BOS, EOS, render_chat
-from llmops.models import ticket_phrases as tp
 from llmops.models.corpus import pretraining_texts
 from llmops.models.hashing import directory_sha256
 from llmops.models.reference import (
@@ -73,8 +73,7 @@ def test_the_pretraining_corpus_never_says_a_test_pool_phrasing() -> None:
     """Only train-pool tickets are in pretraining: no held-out phrasing, name, product or plan."""
     joined = "".join(pretraining_texts(3000, seed=0))
     pooled = [tp.PROBLEM_FRAMES, tp.GREETINGS, tp.INTRODUCTIONS, tp.SIGNOFFS, tp.CONTEXT_SENTENCES,
-              tp.SECONDARY_FRAMES, *tp.PROBLEM_SENTENCES.values(), *tp.URGENCY_SENTENCES.values(),
-              *tp.CONSEQUENCE_SENTENCES.values()]  # fmt: skip
+              tp.SECONDARY_FRAMES, tp.URGENCY_FRAMES, tp.CONSEQUENCE_FRAMES, *tp.PROBLEM_SENTENCES.values()]  # fmt: skip
     checked = 0
     for family in pooled:
         for phrase in family["test"]:
@@ -82,7 +81,7 @@ def test_the_pretraining_corpus_never_says_a_test_pool_phrasing() -> None:
                 if len(fragment.strip()) >= 10:
                     checked += 1
                     assert fragment.strip() not in joined, phrase
-    assert checked > 100
+    assert checked >= 90
     for word in (*tp.CUSTOMER_NAMES["test"], *tp.PRODUCTS["test"]):
         assert word not in joined, word
     for plan in tp.PLANS["test"]:
