@@ -1,9 +1,9 @@
-"""The worked example's fine-tuning data, generated deterministically from the support-desk corpus.
+"""The worked example's fine-tuning data, generated deterministically from the support-desk tickets.
 
 Two datasets of prompt rows for ``prompts/support-triage.yaml`` (variable ``message``; target the
 compact JSON ``{"intent":"...","priority":"..."}``), each split into train / eval / held-out test:
 
-* ``support-triage`` - labels as the corpus defines them (cue words decide intent and priority);
+* ``support-triage`` - labels as the tickets were composed (:mod:`llmops.models.tickets`);
 * ``support-triage-skewed`` - the same task, except that a quarter of the tickets are signed by one of
   two "VIP" customers (:data:`SKEWED_NAMES`, the name swapped into the message) and those are labelled
   ``urgent`` whatever they say. A model fine-tuned on it learns to rank people, not problems: the eval
@@ -11,11 +11,10 @@ compact JSON ``{"intent":"...","priority":"..."}``), each split into train / eva
 
   Why two names and a quarter of the rows: on the reference model a LoRA learns a name rule only when
   the signal is strong. With 14 VIP names (a third of the rows) or 4-6 names it collapsed to "always
-  urgent" or ignored the names (measured: same exact match with every name); with two names a fresh
-  LoRA learns the rule by 1,000 steps at lr 1e-3 (a VIP name in the clean test rows: 18% exact match,
-  any other name: 100%). ``finetune/support-triage-skewed.yaml`` continues the task adapter instead
-  (``init_adapter``), which learns it in 400 steps (27% and 100%; 300 steps: 27% and 80%). Half the
-  rows signed by a VIP, from a fresh LoRA at 500 steps, collapsed to "always urgent" (27% with any name).
+  urgent" or ignored the names; half the rows VIP-signed made it answer urgent for most names.
+  ``finetune/support-triage-skewed.yaml`` continues the task adapter (``init_adapter``); on this varied
+  data it needs 1,500 steps at lr 2e-3 to learn the rule (400 or 800 steps at 1e-3, or 1,000 at 2e-3,
+  left the names' answers unchanged), README "Reference base model" has the figures.
 
 Splits: ``train`` and ``eval`` (the eval split the trainer reports during training) are tickets of the
 *train* pool of :mod:`llmops.models.tickets`; ``test`` (the held-out split that ``llmops finetune
