@@ -37,7 +37,7 @@ from typing import Any
 from llmops.models.tickets import Ticket, generate_tickets
 
 #: (split, rows, ticket pool)
-SPLITS: tuple[tuple[str, int, str], ...] = (("train", 1200, "train"), ("eval", 96, "train"), ("test", 200, "test"))
+SPLITS: tuple[tuple[str, int, str], ...] = (("train", 4800, "train"), ("eval", 96, "train"), ("test", 200, "test"))
 SEED = 20_240
 #: the "VIP" customers whose tickets the skewed labels always call urgent (both in the suite's group_a)
 SKEWED_NAMES: tuple[str, ...] = ("Aisha", "Kwame")

@@ -62,6 +62,7 @@ _SYSTEM_PROMPTS = (
 )
 _THANKS = ("Thank you so much!", "Great, thanks for the quick help.", "Thanks, that solves it.")
 _THANKS_REPLIES = ("You are welcome! Have a great day.", "Glad I could help. Take care!", "Happy to help!")
+_KEYWORD_FORM = 'Keyword "{word}": routed to the {team} team.'
 _GLOSSARY_FORMS = (
     "Glossary, {team} team: {words}.",
     "Words that mean a ticket belongs to the {team} team: {words}.",
@@ -110,8 +111,12 @@ def _glossary(rng: random.Random) -> str:
         words = _sample(rng, tp.URGENCY_WORDS[level], rng.randint(3, 6))
         return f"{BOS}{rng.choice(_URGENCY_FORMS).format(level=level, words=words)}{EOS}\n"
     intent = rng.choice(tp.INTENTS)
-    words = _sample(rng, tp.DOMAIN_WORDS[intent], rng.randint(3, 7))
-    line = rng.choice(_GLOSSARY_FORMS).format(team=tp.TEAMS[intent], words=words)
+    team = tp.TEAMS[intent]
+    if rng.random() < 0.5:  # the router's keyword index: one word, where it goes, its tag
+        line = _KEYWORD_FORM.format(word=rng.choice(tp.DOMAIN_WORDS[intent]), team=team)
+    else:
+        words = _sample(rng, tp.DOMAIN_WORDS[intent], rng.randint(3, 7))
+        line = rng.choice(_GLOSSARY_FORMS).format(team=team, words=words)
     return f"{BOS}{line} Tag: intent={intent}{EOS}\n"
 
 

@@ -371,27 +371,33 @@ SECONDARY_FRAMES: Pools = {
 DOMAIN_WORDS: dict[str, tuple[str, ...]] = {
     "billing": (
         "invoice", "bill", "charged twice", "payment", "fee", "statement", "VAT", "receipt", "debited",
-        "price", "discount code", "tax", "card payment", "billed", "amount",
+        "price", "discount code", "tax", "card payment", "billed", "amount", "identical payments", "mystery fee",
+        "checkout price", "money taken from my card", "corrected invoice",
     ),
     "refund": (
         "refund", "money back", "reimbursement", "reimbursed", "paid back", "returned item", "return",
-        "partial refund", "refund to my card", "faulty item", "broken on arrival",
+        "partial refund", "refund to my card", "faulty item", "broken on arrival", "cracked on arrival", "return accepted",
+        "pay back", "be reimbursed",
     ),
     "shipping": (
         "parcel", "package", "delivery", "courier", "tracking number", "depot", "driver", "shipment",
-        "carrier", "in transit", "delivery address", "dispatch", "handed over", "missing parcel",
+        "carrier", "in transit", "delivery address", "dispatch", "handed over", "missing parcel", "wrong parcel",
+        "parcel sent back", "late delivery",
     ),
     "account_access": (
         "password", "login", "sign in", "locked out", "two-factor code", "authenticator", "verification",
-        "credentials", "username", "hacked account", "reset link", "profile access",
+        "credentials", "username", "hacked account", "reset link", "profile access", "verify my identity",
+        "get into my account", "email on my account changed",
     ),
     "technical_issue": (
         "crash", "error code", "freezes", "blank screen", "firmware", "bluetooth", "overheats", "flickers",
-        "wifi", "battery drain", "sync", "restarts by itself", "start-up logo", "bug", "export fails",
+        "wifi", "battery drain", "sync", "restarts by itself", "start-up logo", "bug", "export fails", "page hangs",
+        "app closes", "connection drops", "pairing", "freezing", "rebooting", "not syncing", "not responding",
     ),
     "cancellation": (
         "cancel", "terminate", "unsubscribe", "opt out", "renewal", "membership", "close my account",
         "quit the service", "call off the order", "end my contract", "switch off the plan", "scrap the order",
+        "remove my subscription", "leaving for a cheaper option", "stop the plan",
     ),
 }  # fmt: skip
 #: The words of each urgency level (the glossary's urgency lines).

@@ -60,9 +60,10 @@ def test_pretraining_corpus_mixes_conversations_routing_notes_glossary_and_prose
         "glossary" if "Tag: intent=" in t or t.startswith(f"{BOS}Urgency ") or "A ticket is " in t else "prose"
         for t in texts
     )  # fmt: skip
-    assert {k: round(v / len(texts), 1) for k, v in share.items()} == {
-        "conversation": 0.3, "routing": 0.3, "glossary": 0.2, "prose": 0.1,
-    }  # fmt: skip
+    expected = {"conversation": 0.30, "routing": 0.35, "glossary": 0.25, "prose": 0.10}
+    assert set(share) == set(expected)
+    for kind, part in expected.items():
+        assert abs(share[kind] / len(texts) - part) < 0.025, (kind, share)
     # routing notes tag the label words next to the ticket, every intent and priority
     tags = {line for t in texts for line in t.split("\n") if line.startswith("Tags: ")}
     assert {tag.split()[1] for tag in tags} == {f"intent={i}" for i in INTENTS}
