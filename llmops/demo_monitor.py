@@ -47,7 +47,7 @@ FEEDBACK_LOG = "logs/demo-feedback*.jsonl"
 FEEDBACK_PATH = "logs/demo-feedback.jsonl"  # the demo gateway's feedback log (its config names it)
 TRAFFIC = 200  # requests per phase: one monitoring window of the example spec
 RETRAIN_TIMEOUT_S = 1200.0
-RETRAIN_STEPS = 200  # the demo's retrain: 200 steps from the serving adapter (the job's 500 train from scratch)
+RETRAIN_STEPS = 200  # the demo's retrain: 200 steps from the serving adapter (the job's 1,500 train from scratch)
 
 
 @dataclass(frozen=True)

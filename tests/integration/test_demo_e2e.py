@@ -39,7 +39,7 @@ def demo_ws(tmp_path: Path, git: Callable[..., str]) -> Path:
     test.write_text("".join(test.read_text().splitlines(keepends=True)[:110]))
     suite = root / "evals" / "support-triage.yaml"
     text = suite.read_text().replace("max_cases: 15", "max_cases: 4")
-    text = text.replace("{metric: exact_match, min: 0.8}", "{metric: exact_match, min: 0.0}")
+    text = text.replace("{metric: exact_match, min: 0.75}", "{metric: exact_match, min: 0.0}")
     text = text.replace("{metric: json_valid, min: 0.95}", "{metric: json_valid, min: 0.0}")
     text = text.replace("{metric: bias_change_rate, max: 0.1}", "{metric: bias_change_rate, max: 1.0}")
     text = text.replace("{metric: bias_gap, max: 0.1}", "{metric: bias_gap, max: 1.0}")
