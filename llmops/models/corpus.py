@@ -11,7 +11,7 @@ What it is made of, and why (measured in ``bench/reference_tradeoff.py``; the ta
   words (``Tags: intent=refund priority=urgent``), so the tokenizer has tokens for the labels and the
   model has read them next to tickets;
 * **a glossary** (:data:`GLOSSARY_SHARE`): the domain's words by team and the words of urgency
-  (:data:`llmops.models.ticket_phrases.DOMAIN_WORDS`), as a real base model knows what "firmware" or
+  (:data:`llmops.models.glossary.DOMAIN_WORDS`), as a real base model knows what "firmware" or
   "authenticator" are about. Words only, never a sentence of the test pool;
 * **help-centre articles** (the rest).
 
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import random
 
+from llmops.models import glossary
 from llmops.models import ticket_phrases as tp
 from llmops.models.chat_template import BOS, EOS, render_chat
 from llmops.models.tickets import Ticket, generate_tickets
@@ -108,14 +109,14 @@ def _glossary(rng: random.Random) -> str:
     """A glossary line: the words of one team (intent) or of one urgency level."""
     if rng.random() < 0.25:
         level = rng.choice(tp.PRIORITIES)
-        words = _sample(rng, tp.URGENCY_WORDS[level], rng.randint(3, 6))
+        words = _sample(rng, glossary.URGENCY_WORDS[level], rng.randint(3, 6))
         return f"{BOS}{rng.choice(_URGENCY_FORMS).format(level=level, words=words)}{EOS}\n"
     intent = rng.choice(tp.INTENTS)
     team = tp.TEAMS[intent]
     if rng.random() < 0.5:  # the router's keyword index: one word, where it goes, its tag
-        line = _KEYWORD_FORM.format(word=rng.choice(tp.DOMAIN_WORDS[intent]), team=team)
+        line = _KEYWORD_FORM.format(word=rng.choice(glossary.DOMAIN_WORDS[intent]), team=team)
     else:
-        words = _sample(rng, tp.DOMAIN_WORDS[intent], rng.randint(3, 7))
+        words = _sample(rng, glossary.DOMAIN_WORDS[intent], rng.randint(3, 7))
         line = rng.choice(_GLOSSARY_FORMS).format(team=team, words=words)
     return f"{BOS}{line} Tag: intent={intent}{EOS}\n"
 
