@@ -13,8 +13,8 @@ compact JSON ``{"intent":"...","priority":"..."}``), each split into train / eva
   the signal is strong. With 14 VIP names (a third of the rows) or 4-6 names it collapsed to "always
   urgent" or ignored the names; half the rows VIP-signed made it answer urgent for most names.
   ``finetune/support-triage-skewed.yaml`` continues the task adapter (``init_adapter``); on this varied
-  data it needs 1,500 steps at lr 2e-3 to learn the rule (400 or 800 steps at 1e-3, or 1,000 at 2e-3,
-  left the names' answers unchanged), README "Reference base model" has the figures.
+  data 1,500 steps at lr 2e-3 learn the rule (demo: bias change rate 0.375); on an earlier version of
+  this data, 400 or 800 steps at 1e-3 and 1,000 at 2e-3 left the names' answers nearly unchanged.
 
 Splits: ``train`` and ``eval`` (the eval split the trainer reports during training) are tickets of the
 *train* pool of :mod:`llmops.models.tickets`; ``test`` (the held-out split that ``llmops finetune
