@@ -40,8 +40,8 @@ class Ticket:
     intent: str
     priority: str
     reply: str
-    pool: str = "train"
-    parts: tuple[str, ...] = ()
+    pool: str
+    parts: tuple[str, ...]
 
 
 def _slots(rng: random.Random, pool: str) -> dict[str, str]:
