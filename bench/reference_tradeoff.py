@@ -12,13 +12,14 @@ as exact match (intent and priority both right), intent accuracy and priority ac
 candidate and writes each run's answers to ``DIR/NAME/answers-*.jsonl`` for reading the mistakes.
 
 What the figures depend on: scores on the spec, the data and the software stack (one seed of the fine-tune
-moves them by 0.02-0.04: read trends, not single rows); seconds on the machine and its load (run with
+moves them by 0.03-0.08: compare candidates over several ``--seeds``, not single rows); seconds on the machine and its load (run with
 ``OMP_NUM_THREADS=1`` to compare candidates side by side on a 2-core machine).
 
 Usage:
   python bench/reference_tradeoff.py --models /tmp/ref-models                     # the default spec
   python bench/reference_tradeoff.py --models /tmp/ref-models --steps 2000 \\
       --spec small:vocab_size=1024,steps=300,corpus_docs=4000 --spec default:
+  python bench/reference_tradeoff.py --models /tmp/ref-models --seeds 0,1,2 --no-base  # one row per seed
 """
 
 from __future__ import annotations
@@ -75,6 +76,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="fine-tune steps (default: the job's max_steps)")
     parser.add_argument("--lr", type=float, default=None, help="fine-tune learning rate (default: the job's)")
     parser.add_argument("--batch-size", type=int, default=None, help="fine-tune batch size (default: the job's)")
+    parser.add_argument(
+        "--seeds", default=None, help="fine-tune seeds, comma-separated: one row each (default: the job's seed)"
+    )
     parser.add_argument("--out", default="", help="suffix of the answers folder (several runs of one candidate)")
     parser.add_argument("--no-base", action="store_true", help="skip scoring the base model")
     args = parser.parse_args()
@@ -95,7 +99,9 @@ def main() -> None:
     print(f"fine-tune: {training.max_steps} steps, lr {training.lr}, batch {training.batch_size}; data {data}")
     header = "| candidate | params | pretrain s | fine-tune s | held-out exact / intent / priority | in-pool exact | base exact |"
     lines = [header, "|---|---|---|---|---|---|---|"]
-    for text in args.spec or ["default:"]:
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else [training.seed]
+    runs = [(text, seed) for text in args.spec or ["default:"] for seed in seeds]
+    for text, seed in runs:
         name, spec = parse_spec(text)
         model = ensure_reference_model(args.models, spec=spec)
         pretrain_s = model.build_seconds  # of the build that made it, even when cached
@@ -104,9 +110,12 @@ def main() -> None:
             s: build_examples(read_rows(data / f"{s}.jsonl"), tokenizer, prompt, None)
             for s in ("train", "eval", "test")
         }
-        out = args.models / f"{name}{args.out}"
+        if len(seeds) > 1:
+            name = f"{name} seed {seed}"
+        out = args.models / f"{name.replace(' ', '-')}{args.out}"
         out.mkdir(parents=True, exist_ok=True)
-        cfg = RecipeConfig(str(model.path), "reference", out / "checkpoints", lora=job.lora, training=training)
+        tuned_settings = training.model_copy(update={"seed": seed})
+        cfg = RecipeConfig(str(model.path), "reference", out / "checkpoints", lora=job.lora, training=tuned_settings)
         result = train(cfg, tokenizer, splits["train"])
         assert result.adapter_dir is not None
         tuned = load_for_generation(str(model.path), result.adapter_dir)

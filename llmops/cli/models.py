@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from llmops.cli.common import WorkspaceOpt, console, workspace
 from llmops.extras import require
 from llmops.models.reference import ensure_reference_model
+from llmops.models.shipped import shipped_folder
 from llmops.models.spec import DEFAULT_STEPS
 from llmops.registry import connect
 
@@ -21,13 +22,20 @@ def bootstrap(
     seed: Annotated[int | None, typer.Option(help="Seed (default from llmops.yaml, 0).")] = None,
     steps: Annotated[int | None, typer.Option(help="Pretraining steps (default ~90 s on 2 cores).")] = None,
     register: Annotated[bool, typer.Option(help="Record the model in the registry.")] = True,
+    build: Annotated[
+        bool, typer.Option("--build", help="Pretrain here even when the package ships this build (3-4 min).")
+    ] = False,
     ws_path: WorkspaceOpt = None,
 ) -> None:
     """Build the tiny reference chat model (cached) and record it in the registry with its sha256.
 
-    Deterministic: the same seed and steps give the same weights. A second call is instant.
+    Deterministic: the same seed and steps give the same weights. The package ships the default
+    build, which is copied (checked against its sha256) instead of pretrained; --build pretrains it
+    here instead (a cached folder is still reused: delete .llmops/models/reference-* first to compare
+    the two sha256). A second call is instant.
 
-    Example: llmops models bootstrap
+    Examples: llmops models bootstrap
+              llmops models bootstrap --build --steps 300     # another spec: always built
     """
     require("models bootstrap", "train")
     ws = workspace(ws_path)
@@ -40,10 +48,16 @@ def bootstrap(
     ) as bar:
         task = bar.add_task("pretrain", total=steps)
         model = ensure_reference_model(
-            ws.models_dir, seed=seed, steps=steps, progress=lambda done, total: bar.update(task, completed=done)
+            ws.models_dir,
+            seed=seed,
+            steps=steps,
+            progress=lambda done, total: bar.update(task, completed=done),
+            use_shipped=not build,
         )
         bar.update(task, completed=steps)
     out.print(f"[green]reference model[/green] {model.path}")
+    if not build and shipped_folder(model.path.name) is not None:
+        out.print("  the package's shipped build of this spec (verified by sha256; --build pretrains it here)")
     out.print(
         f"  params {model.params:,}  sha256 {model.sha256[:16]}…  loss {model.start_loss:.2f} → {model.end_loss:.2f}"
         f"  built in {model.build_seconds:.0f} s"

@@ -64,6 +64,9 @@ class TrainingSettings(StrictModel):
     seed: int = Field(0, ge=0)
     precision: Precision = Field("auto", description="auto = bf16 on GPUs that support it, else fp32")
     gradient_checkpointing: bool = Field(False, description="recompute activations: less memory, ~1/3 more compute")
+    cpu_threads: int | None = Field(
+        None, ge=1, le=1024, description="torch threads on CPU; default: llmops.finetune.threads decides"
+    )
     save_steps: int = Field(50, ge=1, description="checkpoint every N optimizer steps")
     eval_steps: int | None = Field(None, ge=1, description="evaluate every N steps (always at the end)")
     warmup_ratio: float = Field(0.1, ge=0, lt=1)

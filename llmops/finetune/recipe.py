@@ -44,6 +44,7 @@ from llmops.events import SILENT, Reporter
 from llmops.finetune.collate import PaddedCollator, choose_collator
 from llmops.finetune.dataset import IGNORE_INDEX, Example, to_hf_dataset
 from llmops.finetune.job import LoraSettings, TrainingSettings
+from llmops.finetune.threads import cpu_threads, torch_threads
 
 if TYPE_CHECKING:
     import torch
@@ -213,8 +214,10 @@ def train(
         callbacks=[stop, marker, telemetry, *extra_callbacks],
     )
     trainer.remove_callback(PrinterCallback)  # Telemetry reports progress; no raw log dicts on stdout
+    threads = cpu_threads(t.cpu_threads) if device == "cpu" else None
     try:
-        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+        with torch_threads(threads):
+            trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     finally:
         telemetry.close()
     state = trainer.state

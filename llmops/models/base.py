@@ -31,6 +31,7 @@ from llmops.models.reference import (
     load_reference_model,
     model_dir_name,
 )
+from llmops.models.shipped import shipped_folder
 from llmops.models.spec import DEFAULT_STEPS, ReferenceSpec
 
 Progress = Callable[[float, float], None]
@@ -121,7 +122,8 @@ def resolve_base(ws: Workspace, ref: str, *, progress: Progress | None = None) -
 
 
 def available_without_building(ws: Workspace, ref: str) -> bool:
-    """True unless ``ref`` is ``reference`` and that model has not been built yet (a ~2 minute job)."""
+    """True unless ``ref`` is ``reference`` and that model is neither built nor shipped (a ~4 minute build)."""
     if ref != "reference":
         return True
-    return (ws.models_dir / model_dir_name(workspace_reference_spec(ws).config_hash()) / MANIFEST).is_file()
+    name = model_dir_name(workspace_reference_spec(ws).config_hash())
+    return (ws.models_dir / name / MANIFEST).is_file() or shipped_folder(name, manifest=MANIFEST) is not None

@@ -31,6 +31,7 @@ from filelock import FileLock, Timeout
 from llmops.errors import ModelError
 from llmops.models.build_process import build_in_child
 from llmops.models.hashing import directory_sha256
+from llmops.models.shipped import shipped_folder
 from llmops.models.spec import DEFAULT_STEPS, Progress, ReferenceSpec
 
 MANIFEST = "llmops-model.json"
@@ -164,6 +165,24 @@ def build_reference_model(
     return load_reference_model(out_dir, verify=False)
 
 
+def _copy_shipped(shipped: Path, target: Path, config_hash: str) -> ReferenceModel:
+    """Copy a shipped build into ``target`` after checking it is that spec's build, untouched."""
+    model = load_reference_model(shipped)  # raises when its files no longer match its manifest
+    if model.config_hash != config_hash:
+        raise ModelError(f"shipped reference model {shipped} was built for another spec; delete it or rebuild it")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        shutil.copytree(shipped, tmp, dirs_exist_ok=True)
+        os.chmod(tmp, 0o755)
+        os.rename(tmp, target)
+    except OSError as exc:
+        raise ModelError(f"cannot copy the shipped reference model to {target}: {exc}") from exc
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return load_reference_model(target, verify=False)
+
+
 def ensure_reference_model(
     models_dir: Path,
     *,
@@ -172,8 +191,11 @@ def ensure_reference_model(
     progress: Progress | None = None,
     spec: ReferenceSpec | None = None,
     isolated: bool = True,
+    use_shipped: bool = True,
 ) -> ReferenceModel:
-    """The reference model for ``(seed, steps)`` under ``models_dir``: reused when built, else built.
+    """The reference model for ``(seed, steps)`` under ``models_dir``: reused when there, else copied
+    from the package's shipped build of that spec (``use_shipped``, see :mod:`llmops.models.shipped`),
+    else built.
 
     Concurrent callers (two CLI commands, parallel tests) serialise on a lock file next to the folder,
     so the model is built once and the others wait and reuse it.
@@ -191,6 +213,9 @@ def ensure_reference_model(
                 return load_reference_model(target)
             if target.exists():
                 raise ModelError(f"{target} exists but holds no finished build; delete it to rebuild")
+            shipped = shipped_folder(target.name, manifest=MANIFEST) if use_shipped else None
+            if shipped is not None:
+                return _copy_shipped(shipped, target, spec.config_hash())
             return build_reference_model(target, spec=spec, progress=progress, isolated=isolated)
     except Timeout as exc:
         raise ModelError(f"gave up after {LOCK_TIMEOUT_S:.0f} s waiting for another build of {target}") from exc

@@ -8,14 +8,16 @@ measures whether a model learned triage, not whether it recalls templates.
 
 What the pools share is the domain's vocabulary, as a real desk's tickets do: the shared
 :data:`DOMAIN_TERMS` ("a double charge on my card") that half the problems are said with, inside
-pooled frames; and the cue words of urgency ("urgent", "no rush", "my business depends on it") inside
-pooled sentences. A model can generalise from train phrasings to test ones only through that shared
-vocabulary, which is what makes the split a test of reading, not of recall.
+pooled frames; the cue words of urgency ("urgent", "no rush", "my business depends on it") inside
+pooled sentences; and the words that mark an aside ("Side note", "By the way") inside pooled frames.
+A model can generalise from train phrasings to test ones only through that shared vocabulary, which is
+what makes the split a test of reading, not of recall. Products come from a wide train list (30) and a
+disjoint test list, so the model learns that a product's name says nothing about the intent.
 
 Labels follow from the parts: a ticket's intent is its *primary* problem's family; its priority is the
 family of its urgency sentence (said outright or implied by a consequence), ``medium`` when it says
 nothing about urgency. A ticket that mentions a second problem brings it up after the first, as an
-aside ("Also, a separate question: ..."), and the urgency is always about the first.
+aside ("By the way, a separate question: ..."), and the urgency is always about the first.
 """
 
 from __future__ import annotations
@@ -54,7 +56,11 @@ AGENT_NAMES: tuple[str, ...] = ("Sam", "Alex", "Robin", "Jordan", "Kim", "Taylor
 PRODUCTS: Pools = {
     "train": (
         "Nimbus speaker", "Orbit smartwatch", "Lumen desk lamp", "Pulse fitness band", "Vertex router",
-        "Cobalt headphones", "Atlas backpack", "Zephyr fan",
+        "Cobalt headphones", "Atlas backpack", "Zephyr fan", "Aurora blender", "Beacon doorbell",
+        "Comet drone", "Delta scooter", "Echo microphone", "Falcon printer", "Glacier air purifier",
+        "Helix power bank", "Iris projector", "Jade thermostat", "Kestrel monitor", "Lotus toaster",
+        "Meridian coffee machine", "Nova charger", "Onyx game console", "Prism webcam", "Quartz vacuum",
+        "Raven mouse", "Sierra heater", "Terra smart plug", "Umbra dashcam", "Vista baby monitor",
     ),
     "test": ("Quill tablet", "Harbor camera", "Ember kettle", "Drift e-reader", "Summit keyboard", "Tidal earbuds"),
 }  # fmt: skip
@@ -360,8 +366,11 @@ CONTEXT_SENTENCES: Pools = {
         "I found your address on the help page.", "It is the first time this has happened.",
     ),
 }  # fmt: skip
-#: How a second, minor problem is introduced (``{problem}`` is a lower-cased sentence of another intent).
+#: Words that mark a second, minor problem as an aside, shared by both pools (as urgency cues are): the
+#: discourse words any writer uses, said inside a pool's :data:`SECONDARY_FRAMES`.
+ASIDE_CUES: tuple[str, ...] = ("Side note", "By the way", "One more thing", "Unrelated", "Separately", "On another note")
+#: How a pool says an aside (``{cue}`` from :data:`ASIDE_CUES`; ``{problem}``: a lower-cased sentence of another intent).
 SECONDARY_FRAMES: Pools = {
-    "train": ("Also, a separate question: {problem}", "One more thing while I am here: {problem}"),
-    "test": ("Side note: {problem}", "Unrelated, but while I have you: {problem}"),
+    "train": ("{cue}, a separate question: {problem}", "{cue}, while I am here: {problem}"),
+    "test": ("{cue}: {problem}", "{cue}, but while I have you: {problem}"),
 }

@@ -112,8 +112,9 @@ def compose(rng: random.Random, pool: str = "train") -> Ticket:
         other = rng.choice([i for i in tp.INTENTS if i != intent])
         aside = _pick(rng, f"problem:{other}:{pool}", tp.PROBLEM_SENTENCES[other][pool], parts)
         frame = _pick(rng, f"secondary:{pool}", tp.SECONDARY_FRAMES[pool], parts)
+        cue = _pick(rng, "aside", tp.ASIDE_CUES, parts)
         lowered = aside if aside[:2] in ("I ", "I'") else aside[0].lower() + aside[1:]
-        body.append(frame.format(problem=lowered))
+        body.append(frame.format(cue=cue, problem=lowered))
     head = []
     if not short and rng.random() < 0.75:
         head.append(_pick(rng, f"greeting:{pool}", tp.GREETINGS[pool], parts))
