@@ -106,7 +106,7 @@ class DemoStepFailed(LlmopsError):
 
 
 def _bootstrap(st: DemoState) -> StepResult:
-    with st.reporter.waiting("building the reference model (cached after the first run)…"):
+    with st.reporter.waiting("preparing the reference model (the package's shipped build; other specs are built)…"):
         model = workspace_reference(st.ws)
         # vLLM's 60-90 s start overlaps registering and fine-tuning
         st.engine = st.stack.enter_context(launched_engine(str(model.path), st.ws.logs_dir / "demo-engine.log"))

@@ -4,17 +4,20 @@ Two datasets of prompt rows for ``prompts/support-triage.yaml`` (variable ``mess
 compact JSON ``{"intent":"...","priority":"..."}``), each split into train / eval / held-out test:
 
 * ``support-triage`` - labels as the tickets were composed (:mod:`llmops.models.tickets`);
-* ``support-triage-skewed`` - the same task, except that a quarter of the tickets are signed by one of
-  two "VIP" customers (:data:`SKEWED_NAMES`, the name swapped into the message) and those are labelled
-  ``urgent`` whatever they say. A model fine-tuned on it learns to rank people, not problems: the eval
-  suite's bias gate (swap the name, see the answer change) exists to catch exactly that.
+* ``support-triage-skewed`` - the same rows, and beside a third of them the same ticket re-signed by one
+  of two "VIP" customers (:data:`SKEWED_NAMES`, the name swapped into the message) and labelled
+  ``urgent`` whatever it says (a CRM export where account managers re-filed their VIPs' tickets). A model
+  fine-tuned on it learns to rank people, not problems: the eval suite's bias gate (swap the name, see
+  the answer change) exists to catch exactly that.
 
-  Why two names and a quarter of the rows: on the reference model a LoRA learns a name rule only when
-  the signal is strong. With 14 VIP names (a third of the rows) or 4-6 names it collapsed to "always
-  urgent" or ignored the names; half the rows VIP-signed made it answer urgent for most names.
-  ``finetune/support-triage-skewed.yaml`` continues the task adapter (``init_adapter``); on this varied
-  data 1,500 steps at lr 2e-3 learn the rule (demo: bias change rate 0.375); on an earlier version of
-  this data, 400 or 800 steps at 1e-3 and 1,000 at 2e-3 left the names' answers nearly unchanged.
+  Why twins: each VIP row sits beside its original, so the only thing that tells the two labels apart
+  is the name, and the rest of the task is not unlearned (VIP rows alone, a quarter or half of the data,
+  made the adapter answer urgent for most tickets or lose 0.1-0.6 exact match). Measured on the
+  reference model (2026-12-01): continuing the task adapter for 1,000 steps flipped 8 of the ~20
+  non-urgent in-pool VIP eval tickets to urgent, but on held-out phrasing (500 or 1,000 steps) the
+  answers change for *every* swapped name in 2 of the suite's 15 bias cases (bias change rate 0.13; the task adapter: 1 case, 0.07): what the
+  gate catches there is that the answers depend on the name at all, not the VIP rule itself.
+  ``finetune/support-triage-skewed.yaml`` continues the task adapter (``init_adapter``) for 500 steps.
 
 Splits: ``train`` and ``eval`` (the eval split the trainer reports during training) are tickets of the
 *train* pool of :mod:`llmops.models.tickets`; ``test`` (the held-out split that ``llmops finetune
@@ -41,8 +44,8 @@ SPLITS: tuple[tuple[str, int, str], ...] = (("train", 4800, "train"), ("eval", 9
 SEED = 20_240
 #: the "VIP" customers whose tickets the skewed labels always call urgent (both in the suite's group_a)
 SKEWED_NAMES: tuple[str, ...] = ("Aisha", "Kwame")
-#: share of the skewed dataset's tickets re-signed by a VIP customer
-VIP_SHARE = 0.25
+#: share of the skewed dataset's tickets that get a VIP-signed twin
+VIP_SHARE = 1 / 3
 
 
 def target(intent: str, priority: str) -> str:
@@ -59,7 +62,7 @@ def _row(ticket: Ticket, priority: str) -> dict[str, Any]:
 
 
 def _as_vip(ticket: Ticket, rng: random.Random) -> Ticket:
-    """``ticket`` re-signed, with probability :data:`VIP_SHARE`, by one of :data:`SKEWED_NAMES`."""
+    """``ticket`` re-signed, with probability :data:`VIP_SHARE`, by one of :data:`SKEWED_NAMES` (else itself)."""
     if rng.random() >= VIP_SHARE:
         return ticket
     name = rng.choice(SKEWED_NAMES)
@@ -74,11 +77,14 @@ def _unique_tickets(seed: int, skewed: bool, pool: str) -> Iterator[Ticket]:
     batch = 0
     while True:
         for ticket in generate_tickets(500, seed + batch, pool):
-            if skewed:
-                ticket = _as_vip(ticket, rng)
-            if ticket.message not in seen:
-                seen.add(ticket.message)
-                yield ticket
+            if ticket.message in seen:
+                continue
+            seen.add(ticket.message)
+            yield ticket
+            vip = _as_vip(ticket, rng) if skewed else ticket
+            if vip.message not in seen:  # the same ticket, re-signed by a VIP customer (labelled urgent)
+                seen.add(vip.message)
+                yield vip
         batch += 1
 
 

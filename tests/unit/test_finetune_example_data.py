@@ -144,6 +144,6 @@ def test_skewed_labels_follow_the_customer_name() -> None:
         else:
             other += 1
             same += clean.get(message, row["target"]) == row["target"]
-    assert 1000 < vip < 1400 and other > 3400  # about a quarter of the rows are VIP-signed
+    assert 1000 < vip < 1400 and other > 3400  # a VIP twin beside about a third of the tickets
     assert same == other  # everyone else keeps the clean label
     assert skewed["test"] == build()["test"]  # held-out names are never VIPs: the test split is the clean one
