@@ -368,7 +368,9 @@ CONTEXT_SENTENCES: Pools = {
 }  # fmt: skip
 #: Words that mark a second, minor problem as an aside, shared by both pools (as urgency cues are): the
 #: discourse words any writer uses, said inside a pool's :data:`SECONDARY_FRAMES`.
-ASIDE_CUES: tuple[str, ...] = ("Side note", "By the way", "One more thing", "Unrelated", "Separately", "On another note")
+ASIDE_CUES: tuple[str, ...] = (
+    "Side note", "By the way", "One more thing", "Unrelated", "Separately", "On another note",
+)  # fmt: skip
 #: How a pool says an aside (``{cue}`` from :data:`ASIDE_CUES`; ``{problem}``: a lower-cased sentence of another intent).
 SECONDARY_FRAMES: Pools = {
     "train": ("{cue}, a separate question: {problem}", "{cue}, while I am here: {problem}"),
