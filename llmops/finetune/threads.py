@@ -16,8 +16,10 @@ cores; else torch's default (all cores). GPU training is not affected.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+
+from llmops.models.torch_threads import torch_threads
+
+__all__ = ["available_cores", "cpu_threads", "torch_threads"]
 
 #: machines with at most this many cores train with one thread under passive OpenMP waiting
 SMALL_MACHINE_CORES = 2
@@ -39,19 +41,3 @@ def cpu_threads(configured: int | None, env: dict[str, str] | None = None) -> in
         return None
     passive = env.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE"
     return 1 if passive and available_cores() <= SMALL_MACHINE_CORES else None
-
-
-@contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run the block with ``n`` intra-op threads (None: unchanged), restoring the caller's setting."""
-    import torch
-
-    if n is None:
-        yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)

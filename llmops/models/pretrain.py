@@ -23,8 +23,6 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +33,7 @@ from llmops.errors import ModelError
 from llmops.models.corpus import pretraining_texts
 from llmops.models.spec import Progress, ReferenceSpec
 from llmops.models.tokenizer import train_tokenizer
+from llmops.models.torch_threads import torch_threads
 
 #: More threads only add synchronisation overhead for a model this small.
 MAX_THREADS = 8
@@ -59,17 +58,6 @@ def build_threads() -> int:
     cores = os.cpu_count() or 1
     passive = os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE"
     return max(1, min(cores if passive else cores - 1, MAX_THREADS))
-
-
-@contextmanager
-def _threads(n: int) -> Iterator[None]:
-    """Use ``n`` intra-op threads for the build and restore the caller's setting afterwards."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def _model_config(spec: ReferenceSpec, tokenizer: PreTrainedTokenizerFast) -> LlamaConfig:
@@ -144,7 +132,7 @@ def build_into(folder: Path, spec: ReferenceSpec, progress: Progress | None = No
     if stream.numel() <= spec.seq_len:
         raise ModelError(f"corpus too small: {stream.numel()} tokens for sequences of {spec.seq_len}")
     # seed weight init without disturbing the caller's RNG
-    with _threads(build_threads()), torch.random.fork_rng(devices=[]):
+    with torch_threads(build_threads()), torch.random.fork_rng(devices=[]):
         torch.manual_seed(spec.seed)
         model = LlamaForCausalLM(_model_config(spec, tokenizer))
         model.generation_config = GenerationConfig(

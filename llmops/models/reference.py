@@ -22,6 +22,8 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -117,6 +119,22 @@ def _build(folder: Path, spec: ReferenceSpec, progress: Progress | None, *, isol
     return asdict(build_into(folder, spec, progress))
 
 
+@contextmanager
+def _staged(target: Path, doing: str) -> Iterator[Path]:
+    """A temporary sibling folder of ``target`` to fill; renamed to ``target`` when the block succeeds, so a
+    folder with a manifest is always complete; removed when it fails."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp
+        os.chmod(tmp, 0o755)  # mkdtemp makes it 0700
+        os.rename(tmp, target)
+    except OSError as exc:
+        raise ModelError(f"cannot {doing} {target}: {exc}") from exc
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def build_reference_model(
     out_dir: Path,
     *,
@@ -140,8 +158,7 @@ def build_reference_model(
         raise ModelError(f"cannot build the reference model into {out_dir}: it already exists")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
-    try:
+    with _staged(out_dir, "write the reference model to") as tmp:
         result = _build(tmp, spec, progress, isolated=isolated)
         manifest = {
             "kind": MANIFEST_KIND,
@@ -155,13 +172,6 @@ def build_reference_model(
             "spec": spec.as_dict(),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        os.chmod(tmp, 0o755)  # mkdtemp makes it 0700
-        os.rename(tmp, out_dir)
-    except OSError as exc:
-        raise ModelError(f"cannot write the reference model to {out_dir}: {exc}") from exc
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return load_reference_model(out_dir, verify=False)
 
 
@@ -170,16 +180,8 @@ def _copy_shipped(shipped: Path, target: Path, config_hash: str) -> ReferenceMod
     model = load_reference_model(shipped)  # raises when its files no longer match its manifest
     if model.config_hash != config_hash:
         raise ModelError(f"shipped reference model {shipped} was built for another spec; delete it or rebuild it")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
+    with _staged(target, "copy the shipped reference model to") as tmp:
         shutil.copytree(shipped, tmp, dirs_exist_ok=True)
-        os.chmod(tmp, 0o755)
-        os.rename(tmp, target)
-    except OSError as exc:
-        raise ModelError(f"cannot copy the shipped reference model to {target}: {exc}") from exc
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return load_reference_model(target, verify=False)
 
 
