@@ -25,7 +25,7 @@ def bootstrap(
     ] = None,
     register: Annotated[bool, typer.Option(help="Record the model in the registry.")] = True,
     build: Annotated[
-        bool, typer.Option("--build", help="Pretrain here even when the package ships this build (3-4 min).")
+        bool, typer.Option("--build", help="Pretrain here even when the package ships this build (3.5-5.5 min).")
     ] = False,
     ws_path: WorkspaceOpt = None,
 ) -> None:
