@@ -2,7 +2,8 @@
 
 Why: no model can be downloaded here, yet fine-tuning, serving and evals need a real causal LM with a
 chat template. :func:`ensure_reference_model` gives every command the same small Llama, built from a
-seed once (a few minutes at most on a 2-core machine, see :mod:`llmops.models.spec`) and reused.
+seed once (3.5-5.5 min on a 2-core machine, see :mod:`llmops.models.spec`) and reused; the default
+spec's build ships with the package and is copied instead (:mod:`llmops.models.shipped`).
 
 Layout of a built model folder ``<models_dir>/reference-<config hash[:12]>/``::
 
