@@ -165,7 +165,8 @@ def test_a_test_row_seen_in_eval_is_an_overlap(tmp_path: Path, write_jsonl: Call
 
 
 def test_data_validate_cli_reports_lines_and_exit_codes(tmp_path: Path, write_jsonl: Callable[..., Path]) -> None:
-    (tmp_path / "llmops.yaml").write_text("version: 1\n")
+    # a reference spec the package does not ship (7 pretraining steps): validation must not build it
+    (tmp_path / "llmops.yaml").write_text("version: 1\nmodels:\n  reference:\n    steps: 7\n")
     good = write_jsonl(tmp_path / "good.jsonl", [{"variables": {"message": "hi"}, "target": "x"}])
     ok = runner.invoke(
         app,
@@ -211,3 +212,5 @@ def test_data_validate_reads_a_job_file_and_flags_a_test_row_seen_in_eval(
     assert result.exit_code == 1, result.output
     assert "d/test.jsonl:2: same input as eval line 1 [overlap]" in result.output
     assert "max_seq_len 64" in result.output  # the job's limit
+    # the default reference model ships with the package: token lengths are checked without a build
+    assert "token lengths not checked" not in result.output
