@@ -59,7 +59,7 @@ def bootstrap(
         bar.update(task, completed=steps)
     out.print(f"[green]reference model[/green] {model.path}")
     if not build and shipped_folder(model.path.name) is not None:
-        out.print("  the package's shipped build of this spec (verified by sha256; --build pretrains it here)")
+        out.print("  the package ships this spec's build: a new workspace copies it (sha256-checked) unless --build")
     out.print(
         f"  params {model.params:,}  sha256 {model.sha256[:16]}…  loss {model.start_loss:.2f} → {model.end_loss:.2f}"
         f"  built in {model.build_seconds:.0f} s"

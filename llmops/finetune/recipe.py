@@ -44,7 +44,8 @@ from llmops.events import SILENT, Reporter
 from llmops.finetune.collate import PaddedCollator, choose_collator
 from llmops.finetune.dataset import IGNORE_INDEX, Example, to_hf_dataset
 from llmops.finetune.job import LoraSettings, TrainingSettings
-from llmops.finetune.threads import cpu_threads, torch_threads
+from llmops.finetune.threads import cpu_threads
+from llmops.models.torch_threads import torch_threads
 
 if TYPE_CHECKING:
     import torch

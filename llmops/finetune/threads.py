@@ -17,10 +17,6 @@ from __future__ import annotations
 
 import os
 
-from llmops.models.torch_threads import torch_threads
-
-__all__ = ["available_cores", "cpu_threads", "torch_threads"]
-
 #: machines with at most this many cores train with one thread under passive OpenMP waiting
 SMALL_MACHINE_CORES = 2
 

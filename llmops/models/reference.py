@@ -205,7 +205,8 @@ def ensure_reference_model(
     """
     spec = _resolve_spec(seed, steps, spec)
     models_dir = Path(models_dir)
-    target = models_dir / model_dir_name(spec.config_hash())
+    config_hash = spec.config_hash()  # generates the corpus text: once per call
+    target = models_dir / model_dir_name(config_hash)
     if (target / MANIFEST).is_file():
         return load_reference_model(target)
     models_dir.mkdir(parents=True, exist_ok=True)
@@ -218,7 +219,7 @@ def ensure_reference_model(
                 raise ModelError(f"{target} exists but holds no finished build; delete it to rebuild")
             shipped = shipped_folder(target.name, manifest=MANIFEST) if use_shipped else None
             if shipped is not None:
-                return _copy_shipped(shipped, target, spec.config_hash())
+                return _copy_shipped(shipped, target, config_hash)
             return build_reference_model(target, spec=spec, progress=progress, isolated=isolated)
     except Timeout as exc:
         raise ModelError(f"gave up after {LOCK_TIMEOUT_S:.0f} s waiting for another build of {target}") from exc

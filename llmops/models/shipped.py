@@ -4,7 +4,7 @@ Why: building the default reference model takes 3-4 minutes of a 2-core machine 
 :mod:`llmops.models.spec`), which a fresh clone's ``make demo`` would spend before anything else. The
 build is deterministic per spec on one software stack (``tests/unit/test_reference_model.py``), so the
 repository carries the default spec's finished build under ``llmops/models/shipped/reference-<hash>/``
-(the same folder a build writes, manifest included: ~4.5 MB). :func:`~llmops.models.reference.ensure_reference_model`
+(the same folder a build writes, manifest included: 4.2 MB). :func:`~llmops.models.reference.ensure_reference_model`
 copies it into the models cache when the requested spec's config hash names it and its files still hash to
 its manifest's ``sha256``; any other spec (seed, steps, corpus, build format) is built as before.
 ``llmops models bootstrap --build`` builds instead of copying, to check a shipped copy on this machine.
@@ -15,8 +15,8 @@ When the default spec or the corpus changes, replace the shipped folder with the
 
 from __future__ import annotations
 
+import argparse
 import shutil
-import sys
 from pathlib import Path
 
 SHIPPED_DIR = Path(__file__).with_name("shipped")
@@ -29,12 +29,13 @@ def shipped_folder(name: str, *, manifest: str = "llmops-model.json") -> Path | 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Build the default spec (or reuse the cache under ``--models DIR``) and make it the shipped one."""
+    """Build the default spec (or reuse its cached build under ``--models``) and make it the shipped one."""
     from llmops.models.reference import ensure_reference_model
 
-    args = sys.argv[1:] if argv is None else argv
-    models = Path(args[args.index("--models") + 1]) if "--models" in args else Path(".llmops/models")
-    model = ensure_reference_model(models, use_shipped=False)
+    parser = argparse.ArgumentParser(prog="python -m llmops.models.shipped", description=main.__doc__)
+    parser.add_argument("--models", type=Path, default=Path(".llmops/models"), help="models cache to build into")
+    args = parser.parse_args(argv)
+    model = ensure_reference_model(args.models, use_shipped=False)
     for old in SHIPPED_DIR.glob("reference-*"):
         shutil.rmtree(old)
     SHIPPED_DIR.mkdir(exist_ok=True)

@@ -7,7 +7,8 @@ import torch
 
 from llmops.finetune import threads
 from llmops.finetune.job import TrainingSettings
-from llmops.finetune.threads import cpu_threads, torch_threads
+from llmops.finetune.threads import cpu_threads
+from llmops.models.torch_threads import torch_threads
 
 
 @pytest.mark.parametrize(
